@@ -1,0 +1,61 @@
+# geognn: every target sets up what it needs on a fresh machine.
+#   make test        CPU venv (.venv), pinned CPU torch, native build, pytest
+#   make check-cuda  CUDA venv (.venv-cuda), torch CUDA build, nvcc build of kernels/cuda for sm_80 + sm_90
+#   make bench       benchmark suites beside the peer libraries (.venv-bench)
+#   make demo        train a small SchNet on QM9 and predict for a few SMILES
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV ?= .venv
+CUDA_VENV ?= .venv-cuda
+TORCH_CPU := torch==2.13.0
+TORCH_CUDA := torch==2.14.1
+CUDA_HOME ?= $(shell dirname $$(dirname $$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)))
+export MAX_JOBS ?= 2
+
+KERNEL_SOURCES := $(shell find kernels -type f) setup.py
+PIP = $(VENV)/bin/pip install --disable-pip-version-check -c $(VENV)/constraints.txt
+
+.PHONY: test install check-cuda bench demo clean
+
+# --- CPU environment --------------------------------------------------------
+$(VENV)/.deps: pyproject.toml
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	# Nothing may move torch off the CPU build once it is in.
+	echo "$(TORCH_CPU)" > $(VENV)/constraints.txt
+	$(PIP) -q --upgrade pip "setuptools>=69" wheel ninja
+	$(PIP) -q $(TORCH_CPU)
+	$(PIP) -q "torch-geometric>=2.5" "e3nn>=0.5" "rdkit>=2023.9" "ase>=3.22" numpy "vesin>=0.3" \
+		"matscipy>=1.0" "tqdm>=4.60" "matplotlib>=3.7" pytest "hypothesis>=6" "dscribe>=2.1" \
+		"qm9pack>=1.0.3" "pandas>=2.0" "psutil>=5"
+	touch $@
+
+# The native extension is rebuilt whenever a kernel source changes.
+$(VENV)/.built: $(VENV)/.deps $(KERNEL_SOURCES)
+	$(PIP) -q --no-build-isolation --no-deps -e ".[test,qm9]"
+	touch $@
+
+install: $(VENV)/.built
+
+test: $(VENV)/.built
+	GEOGNN_REQUIRE_NATIVE=1 MPLBACKEND=Agg $(VENV)/bin/python -m pytest -q tests
+
+# --- CUDA build check (no GPU needed: compile, link, import, registrations) ---
+$(CUDA_VENV)/.deps:
+	test -x $(CUDA_VENV)/bin/python || $(PYTHON) -m venv $(CUDA_VENV)
+	echo "$(TORCH_CUDA)" > $(CUDA_VENV)/constraints.txt
+	$(CUDA_VENV)/bin/pip install -q --disable-pip-version-check -c $(CUDA_VENV)/constraints.txt \
+		--upgrade pip "setuptools>=69" wheel ninja numpy $(TORCH_CUDA)
+	touch $@
+
+check-cuda: $(CUDA_VENV)/.deps
+	rm -rf build/cuda
+	FORCE_CUDA=1 CUDA_HOME=$(CUDA_HOME) TORCH_CUDA_ARCH_LIST="8.0;9.0" \
+		$(CUDA_VENV)/bin/python setup.py -q build_ext --build-lib build/cuda/lib --build-temp build/cuda/tmp
+	$(CUDA_VENV)/bin/python tools/check_cuda_build.py build/cuda/lib
+
+# --- Benchmarks ---------------------------------------------------------------
+bench: $(VENV)/.built
+	$(VENV)/bin/python benchmarks/kernels.py
+
+clean:
+	rm -rf build geognn/_C*.so *.egg-info

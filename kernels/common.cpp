@@ -1,0 +1,34 @@
+// Argument checks and small helpers used by every backend.
+#include "geognn/ops.h"
+
+#include <c10/util/Exception.h>
+
+namespace geognn {
+
+ReduceKind parse_reduce(const std::string& reduce) {
+  if (reduce == "sum" || reduce == "add") return ReduceKind::Sum;
+  if (reduce == "mean") return ReduceKind::Mean;
+  if (reduce == "max" || reduce == "amax") return ReduceKind::Max;
+  if (reduce == "min" || reduce == "amin") return ReduceKind::Min;
+  TORCH_CHECK_VALUE(false, "geognn: reduce must be one of 'sum', 'mean', 'max', 'min', got '", reduce, "'");
+  return ReduceKind::Sum;  // unreachable
+}
+
+void check_index_vector(const Tensor& t, const char* what) {
+  TORCH_CHECK_VALUE(t.scalar_type() == at::kLong, "geognn: ", what, " must be int64 here, got ",
+                    t.scalar_type());
+  TORCH_CHECK_VALUE(t.dim() == 1, "geognn: ", what, " must be 1-D, got shape ", t.sizes());
+}
+
+void check_values(const Tensor& t, const char* what) {
+  TORCH_CHECK_VALUE(at::isFloatingType(t.scalar_type()), "geognn: ", what,
+                    " must be a floating-point tensor, got ", t.scalar_type());
+  TORCH_CHECK_VALUE(t.dim() == 2, "geognn: ", what, " must be 2-D (rows, features), got shape ", t.sizes());
+}
+
+void check_same_device(const Tensor& a, const Tensor& b, const char* what_a, const char* what_b) {
+  TORCH_CHECK_VALUE(a.device() == b.device(), "geognn: ", what_a, " is on ", a.device(), " but ", what_b,
+                    " is on ", b.device());
+}
+
+}  // namespace geognn

@@ -1,0 +1,127 @@
+// Fused continuous-filter message passing on the CPU.
+//   message_sum:  out[i] = sum_{e: dst[e] = i} x[src[e]] * w[e]
+//   edge_product: out[e] = a[ia[e]] * b[ib[e]]
+// Neither materialises an E x F message tensor except edge_product's output,
+// which is the gradient of the filter w. Both walk CSR rows, one output row
+// per thread, so they are deterministic and atomic-free.
+#include <ATen/ATen.h>
+#include <ATen/OpMathType.h>
+#include <ATen/Parallel.h>
+#include <torch/library.h>
+
+#include <vector>
+
+#include "geognn/ops.h"
+#include "parallel.h"
+
+namespace geognn {
+namespace {
+
+void check_graph(const Tensor& src, const Tensor& dst, const Tensor& dst_perm, const Tensor& dst_ptr,
+                 const Tensor& src_perm, const Tensor& src_ptr, int64_t E) {
+  check_index_vector(src, "src");
+  check_index_vector(dst, "dst");
+  check_index_vector(dst_perm, "dst_perm");
+  check_index_vector(src_perm, "src_perm");
+  check_index_vector(dst_ptr, "dst_ptr");
+  check_index_vector(src_ptr, "src_ptr");
+  TORCH_CHECK_VALUE(src.numel() == E && dst.numel() == E && dst_perm.numel() == E && src_perm.numel() == E,
+                    "geognn: src, dst and both permutations must have one entry per edge (", E, "), got ",
+                    src.numel(), ", ", dst.numel(), ", ", dst_perm.numel(), ", ", src_perm.numel());
+  TORCH_CHECK_VALUE(dst_ptr.numel() >= 1 && src_ptr.numel() >= 1, "geognn: CSR offsets must not be empty");
+}
+
+template <typename scalar_t>
+void message_sum_kernel(const scalar_t* x, const scalar_t* w, const int64_t* src, const int64_t* perm,
+                        const int64_t* ptr, int64_t N, int64_t Nx, int64_t E, int64_t F, scalar_t* out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  at::parallel_for(0, N, row_grain(N, E * F), [&](int64_t begin, int64_t end) {
+    std::vector<acc_t> acc(F);
+    for (int64_t i = begin; i < end; ++i) {
+      std::fill(acc.begin(), acc.end(), acc_t(0));
+      for (int64_t k = ptr[i]; k < ptr[i + 1]; ++k) {
+        const int64_t e = perm[k];
+        TORCH_CHECK_INDEX(e >= 0 && e < E, "geognn: edge permutation entry ", e, " at ", k, " is out of range");
+        const int64_t j = src[e];
+        TORCH_CHECK_INDEX(j >= 0 && j < Nx, "geognn: source node ", j, " of edge ", e, " is out of range for ", Nx,
+                          " nodes");
+        const scalar_t* xj = x + j * F;
+        const scalar_t* we = w + e * F;
+        for (int64_t f = 0; f < F; ++f)
+          FilterProduct<acc_t>::accumulate(acc[f], static_cast<acc_t>(xj[f]), static_cast<acc_t>(we[f]));
+      }
+      for (int64_t f = 0; f < F; ++f) out[i * F + f] = static_cast<scalar_t>(acc[f]);
+    }
+  });
+}
+
+}  // namespace
+
+Tensor message_sum_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& src_in, const Tensor& dst,
+                       const Tensor& dst_perm_in, const Tensor& dst_ptr_in, const Tensor& src_perm,
+                       const Tensor& src_ptr) {
+  check_values(x_in, "x");
+  check_values(w_in, "w");
+  const int64_t E = w_in.size(0), F = w_in.size(1), Nx = x_in.size(0);
+  check_graph(src_in, dst, dst_perm_in, dst_ptr_in, src_perm, src_ptr, E);
+  TORCH_CHECK_VALUE(x_in.size(1) == F, "geognn: x has ", x_in.size(1), " features but w has ", F);
+  TORCH_CHECK_VALUE(x_in.scalar_type() == w_in.scalar_type(), "geognn: x is ", x_in.scalar_type(), " but w is ",
+                    w_in.scalar_type());
+  TORCH_CHECK_VALUE(src_ptr.numel() == Nx + 1, "geognn: src_ptr has ", src_ptr.numel(), " entries for ", Nx,
+                    " source nodes");
+  const Tensor x = x_in.contiguous(), w = w_in.contiguous(), src = src_in.contiguous();
+  const Tensor dst_perm = dst_perm_in.contiguous(), dst_ptr = dst_ptr_in.contiguous();
+  const int64_t N = num_segments(dst_ptr);
+  TORCH_CHECK_INDEX(dst_ptr.data_ptr<int64_t>()[N] == E, "geognn: dst_ptr[-1] must equal the edge count ", E);
+  Tensor out = at::empty({N, F}, x.options());
+  if (N == 0 || F == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "geognn_message_sum", [&] {
+    message_sum_kernel<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), src.data_ptr<int64_t>(),
+                                 dst_perm.data_ptr<int64_t>(), dst_ptr.data_ptr<int64_t>(), N, Nx, E, F,
+                                 out.data_ptr<scalar_t>());
+  });
+  return out;
+}
+
+Tensor edge_product_cpu(const Tensor& a_in, const Tensor& b_in, const Tensor& ia_in, const Tensor& ib_in,
+                        const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm, const Tensor& ib_ptr) {
+  check_values(a_in, "a");
+  check_values(b_in, "b");
+  const int64_t E = ia_in.numel(), F = a_in.size(1), Na = a_in.size(0), Nb = b_in.size(0);
+  check_graph(ib_in, ia_in, ia_perm, ia_ptr, ib_perm, ib_ptr, E);
+  TORCH_CHECK_VALUE(b_in.size(1) == F, "geognn: a has ", F, " features but b has ", b_in.size(1));
+  TORCH_CHECK_VALUE(a_in.scalar_type() == b_in.scalar_type(), "geognn: a is ", a_in.scalar_type(), " but b is ",
+                    b_in.scalar_type());
+  const Tensor a = a_in.contiguous(), b = b_in.contiguous(), ia = ia_in.contiguous(), ib = ib_in.contiguous();
+  Tensor out = at::empty({E, F}, a.options());
+  if (E == 0 || F == 0) return out;
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, a.scalar_type(), "geognn_edge_product", [&] {
+    using acc_t = at::opmath_type<scalar_t>;
+    const scalar_t* pa = a.data_ptr<scalar_t>();
+    const scalar_t* pb = b.data_ptr<scalar_t>();
+    const int64_t* pia = ia.data_ptr<int64_t>();
+    const int64_t* pib = ib.data_ptr<int64_t>();
+    scalar_t* o = out.data_ptr<scalar_t>();
+    at::parallel_for(0, E, row_grain(E, E * F), [&](int64_t begin, int64_t end) {
+      for (int64_t e = begin; e < end; ++e) {
+        const int64_t i = pia[e], j = pib[e];
+        TORCH_CHECK_INDEX(i >= 0 && i < Na && j >= 0 && j < Nb, "geognn: edge ", e, " joins ", i, " and ", j,
+                          ", out of range for ", Na, " x ", Nb, " nodes");
+        const scalar_t* ai = pa + i * F;
+        const scalar_t* bj = pb + j * F;
+        scalar_t* oe = o + e * F;
+        for (int64_t f = 0; f < F; ++f)
+          oe[f] = static_cast<scalar_t>(
+              FilterProduct<acc_t>::product(static_cast<acc_t>(ai[f]), static_cast<acc_t>(bj[f])));
+      }
+    });
+  });
+  return out;
+}
+
+TORCH_LIBRARY_IMPL(geognn, CPU, m) {
+  m.impl("message_sum", &message_sum_cpu);
+  m.impl("edge_product", &edge_product_cpu);
+}
+
+}  // namespace geognn

@@ -1,0 +1,44 @@
+// Declarations shared by the registration unit and the device kernels.
+// Every tensor an op receives is 2-D (rows, features) for values and 1-D
+// int64 for indices; the Python layer (geognn/ops) flattens trailing shapes
+// and converts int32 indices before calling in.
+#pragma once
+
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <string>
+#include <tuple>
+
+#include "geognn/reducer.h"
+
+namespace geognn {
+
+using at::Tensor;
+
+ReduceKind parse_reduce(const std::string& reduce);
+
+// ---- argument checks shared by every backend (host code, cheap, shape-only)
+void check_index_vector(const Tensor& t, const char* what);
+void check_values(const Tensor& t, const char* what);
+void check_same_device(const Tensor& a, const Tensor& b, const char* what_a, const char* what_b);
+
+// ---- kernels, one definition per backend ---------------------------------
+// csr: stable counting sort of `index` into CSR (perm, indptr).
+std::tuple<Tensor, Tensor> csr_cpu(const Tensor& index, int64_t num_rows);
+std::tuple<Tensor, Tensor> segment_reduce_cpu(const Tensor& src, const std::optional<Tensor>& perm,
+                                              const Tensor& indptr, c10::string_view reduce);
+Tensor segment_broadcast_cpu(const Tensor& grad, const std::optional<Tensor>& perm, const Tensor& indptr,
+                             int64_t num_rows, bool mean);
+Tensor arg_scatter_cpu(const Tensor& grad, const Tensor& arg, int64_t num_rows);
+Tensor message_sum_cpu(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& dst,
+                       const Tensor& dst_perm, const Tensor& dst_ptr, const Tensor& src_perm,
+                       const Tensor& src_ptr);
+Tensor edge_product_cpu(const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib,
+                        const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm,
+                        const Tensor& ib_ptr);
+
+// ---- shape rules, shared by Meta (fake tensors, torch.compile) and the kernels
+inline int64_t num_segments(const Tensor& indptr) { return indptr.size(0) - 1; }
+
+}  // namespace geognn

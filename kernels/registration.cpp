@@ -1,0 +1,272 @@
+// TORCH_LIBRARY(geognn): one schema per op, and autograd for each.
+// Device kernels register themselves (cpu/*.cpp, cuda/*.cu) under the CPU and
+// CUDA dispatch keys; fake (meta) implementations for torch.compile live in
+// geognn/ops/_fake.py. Backward passes call the ops through the dispatcher,
+// so they are themselves differentiable (needed to train on forces).
+#include <Python.h>
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include "geognn/ops.h"
+
+namespace geognn {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+using OptTensor = std::optional<Tensor>;
+
+// ---- dispatcher entry points ------------------------------------------------
+std::tuple<Tensor, Tensor> call_segment_reduce(const Tensor& src, const OptTensor& perm, const Tensor& indptr,
+                                               c10::string_view reduce) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("geognn::segment_reduce", "")
+                       .typed<std::tuple<Tensor, Tensor>(const Tensor&, const OptTensor&, const Tensor&,
+                                                         c10::string_view)>();
+  return op.call(src, perm, indptr, reduce);
+}
+
+Tensor call_segment_broadcast(const Tensor& grad, const OptTensor& perm, const Tensor& indptr, int64_t num_rows,
+                              bool mean) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("geognn::segment_broadcast", "")
+                       .typed<Tensor(const Tensor&, const OptTensor&, const Tensor&, int64_t, bool)>();
+  return op.call(grad, perm, indptr, num_rows, mean);
+}
+
+Tensor call_arg_scatter(const Tensor& grad, const Tensor& arg, int64_t num_rows) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("geognn::arg_scatter", "")
+                       .typed<Tensor(const Tensor&, const Tensor&, int64_t)>();
+  return op.call(grad, arg, num_rows);
+}
+
+using GraphOp = Tensor(const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&, const Tensor&,
+                       const Tensor&, const Tensor&);
+
+Tensor call_message_sum(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& dst,
+                        const Tensor& dst_perm, const Tensor& dst_ptr, const Tensor& src_perm, const Tensor& src_ptr) {
+  static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("geognn::message_sum", "").typed<GraphOp>();
+  return op.call(x, w, src, dst, dst_perm, dst_ptr, src_perm, src_ptr);
+}
+
+Tensor call_edge_product(const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib, const Tensor& ia_perm,
+                         const Tensor& ia_ptr, const Tensor& ib_perm, const Tensor& ib_ptr) {
+  static auto op = c10::Dispatcher::singleton().findSchemaOrThrow("geognn::edge_product", "").typed<GraphOp>();
+  return op.call(a, b, ia, ib, ia_perm, ia_ptr, ib_perm, ib_ptr);
+}
+
+OptTensor saved_optional(AutogradContext* ctx, const char* key) {
+  const auto& v = ctx->saved_data[key];
+  return v.isNone() ? OptTensor() : OptTensor(v.toTensor());
+}
+
+// ---- segment reductions -----------------------------------------------------
+class SegmentReduceFn : public torch::autograd::Function<SegmentReduceFn> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& src, const OptTensor& perm, const Tensor& indptr,
+                               c10::string_view reduce) {
+    Tensor out, arg;
+    {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      std::tie(out, arg) = call_segment_reduce(src, perm, indptr, reduce);
+    }
+    ctx->saved_data["perm"] = perm.has_value() ? c10::IValue(*perm) : c10::IValue();
+    ctx->saved_data["indptr"] = indptr;
+    ctx->saved_data["arg"] = arg;
+    ctx->saved_data["reduce"] = std::string(reduce);
+    ctx->saved_data["rows"] = src.size(0);
+    ctx->mark_non_differentiable({arg});
+    return {out, arg};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const ReduceKind kind = parse_reduce(ctx->saved_data["reduce"].toStringRef());
+    const int64_t rows = ctx->saved_data["rows"].toInt();
+    Tensor grad_src;
+    if (kind == ReduceKind::Sum || kind == ReduceKind::Mean) {
+      grad_src = call_segment_broadcast(grads[0], saved_optional(ctx, "perm"), ctx->saved_data["indptr"].toTensor(),
+                                        rows, kind == ReduceKind::Mean);
+    } else {
+      grad_src = call_arg_scatter(grads[0], ctx->saved_data["arg"].toTensor(), rows);
+    }
+    return {grad_src, Tensor(), Tensor(), Tensor()};
+  }
+};
+
+class SegmentBroadcastFn : public torch::autograd::Function<SegmentBroadcastFn> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& grad, const OptTensor& perm, const Tensor& indptr,
+                        int64_t num_rows, bool mean) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->saved_data["perm"] = perm.has_value() ? c10::IValue(*perm) : c10::IValue();
+    ctx->saved_data["indptr"] = indptr;
+    ctx->saved_data["mean"] = mean;
+    return call_segment_broadcast(grad, perm, indptr, num_rows, mean);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    // A broadcast is the transpose of a segment sum (or mean, with the same 1/count).
+    const bool mean = ctx->saved_data["mean"].toBool();
+    auto reduced = call_segment_reduce(grads[0], saved_optional(ctx, "perm"), ctx->saved_data["indptr"].toTensor(),
+                                       mean ? "mean" : "sum");
+    return {std::get<0>(reduced), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+class ArgScatterFn : public torch::autograd::Function<ArgScatterFn> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& grad, const Tensor& arg, int64_t num_rows) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->saved_data["arg"] = arg;
+    return call_arg_scatter(grad, arg, num_rows);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const Tensor arg = ctx->saved_data["arg"].toTensor();
+    const Tensor& g = grads[0];
+    Tensor result;
+    if (g.size(0) == 0) {
+      result = at::zeros(arg.sizes(), g.options());
+    } else {
+      result = at::where(arg >= 0, at::gather(g, 0, arg.clamp_min(0)), at::zeros({}, g.options()));
+    }
+    return {result, Tensor(), Tensor()};
+  }
+};
+
+// ---- fused message passing --------------------------------------------------
+void save_graph(AutogradContext* ctx, const Tensor& src, const Tensor& dst, const Tensor& dst_perm,
+                const Tensor& dst_ptr, const Tensor& src_perm, const Tensor& src_ptr) {
+  ctx->saved_data["src"] = src;
+  ctx->saved_data["dst"] = dst;
+  ctx->saved_data["dst_perm"] = dst_perm;
+  ctx->saved_data["dst_ptr"] = dst_ptr;
+  ctx->saved_data["src_perm"] = src_perm;
+  ctx->saved_data["src_ptr"] = src_ptr;
+}
+
+struct SavedGraph {
+  Tensor src, dst, dst_perm, dst_ptr, src_perm, src_ptr;
+  explicit SavedGraph(AutogradContext* ctx)
+      : src(ctx->saved_data["src"].toTensor()),
+        dst(ctx->saved_data["dst"].toTensor()),
+        dst_perm(ctx->saved_data["dst_perm"].toTensor()),
+        dst_ptr(ctx->saved_data["dst_ptr"].toTensor()),
+        src_perm(ctx->saved_data["src_perm"].toTensor()),
+        src_ptr(ctx->saved_data["src_ptr"].toTensor()) {}
+};
+
+class MessageSumFn : public torch::autograd::Function<MessageSumFn> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& dst,
+                        const Tensor& dst_perm, const Tensor& dst_ptr, const Tensor& src_perm,
+                        const Tensor& src_ptr) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({x, w});
+    save_graph(ctx, src, dst, dst_perm, dst_ptr, src_perm, src_ptr);
+    return call_message_sum(x, w, src, dst, dst_perm, dst_ptr, src_perm, src_ptr);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const Tensor &x = saved[0], &w = saved[1];
+    const SavedGraph g(ctx);
+    const Tensor& grad_out = grads[0];
+    Tensor grad_x, grad_w;
+    // d/dx: the same product summed over the reversed edges (grouped by source).
+    if (ctx->needs_input_grad(0))
+      grad_x = call_message_sum(grad_out, w, g.dst, g.src, g.src_perm, g.src_ptr, g.dst_perm, g.dst_ptr);
+    // d/dw: one row per edge, grad_out[dst] * x[src]; this E x F tensor is an output.
+    if (ctx->needs_input_grad(1))
+      grad_w = call_edge_product(grad_out, x, g.dst, g.src, g.dst_perm, g.dst_ptr, g.src_perm, g.src_ptr);
+    return {grad_x, grad_w, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+class EdgeProductFn : public torch::autograd::Function<EdgeProductFn> {
+ public:
+  static Tensor forward(AutogradContext* ctx, const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib,
+                        const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm, const Tensor& ib_ptr) {
+    at::AutoDispatchBelowADInplaceOrView guard;
+    ctx->save_for_backward({a, b});
+    // Stored as a graph whose "destination" is ia and "source" is ib.
+    save_graph(ctx, ib, ia, ia_perm, ia_ptr, ib_perm, ib_ptr);
+    return call_edge_product(a, b, ia, ib, ia_perm, ia_ptr, ib_perm, ib_ptr);
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const Tensor &a = saved[0], &b = saved[1];
+    const SavedGraph g(ctx);  // g.dst == ia, g.src == ib
+    const Tensor& G = grads[0];
+    Tensor grad_a, grad_b;
+    if (ctx->needs_input_grad(0))  // grad_a[i] = sum_{e: ia[e]=i} b[ib[e]] * G[e]
+      grad_a = call_message_sum(b, G, g.src, g.dst, g.dst_perm, g.dst_ptr, g.src_perm, g.src_ptr);
+    if (ctx->needs_input_grad(1))  // grad_b[j] = sum_{e: ib[e]=j} a[ia[e]] * G[e]
+      grad_b = call_message_sum(a, G, g.dst, g.src, g.src_perm, g.src_ptr, g.dst_perm, g.dst_ptr);
+    return {grad_a, grad_b, Tensor(), Tensor(), Tensor(), Tensor(), Tensor(), Tensor()};
+  }
+};
+
+// ---- autograd kernels -----------------------------------------------------------
+std::tuple<Tensor, Tensor> segment_reduce_autograd(const Tensor& src, const OptTensor& perm, const Tensor& indptr,
+                                                   c10::string_view reduce) {
+  auto r = SegmentReduceFn::apply(src, perm, indptr, reduce);
+  return {r[0], r[1]};
+}
+
+Tensor segment_broadcast_autograd(const Tensor& grad, const OptTensor& perm, const Tensor& indptr, int64_t num_rows,
+                                  bool mean) {
+  return SegmentBroadcastFn::apply(grad, perm, indptr, num_rows, mean);
+}
+
+Tensor arg_scatter_autograd(const Tensor& grad, const Tensor& arg, int64_t num_rows) {
+  return ArgScatterFn::apply(grad, arg, num_rows);
+}
+
+Tensor message_sum_autograd(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& dst,
+                            const Tensor& dst_perm, const Tensor& dst_ptr, const Tensor& src_perm,
+                            const Tensor& src_ptr) {
+  return MessageSumFn::apply(x, w, src, dst, dst_perm, dst_ptr, src_perm, src_ptr);
+}
+
+Tensor edge_product_autograd(const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib,
+                             const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm,
+                             const Tensor& ib_ptr) {
+  return EdgeProductFn::apply(a, b, ia, ib, ia_perm, ia_ptr, ib_perm, ib_ptr);
+}
+
+}  // namespace
+
+TORCH_LIBRARY(geognn, m) {
+  m.set_python_module("geognn.ops._fake");
+  m.def("csr(Tensor index, int num_rows) -> (Tensor perm, Tensor indptr)");
+  m.def("segment_reduce(Tensor src, Tensor? perm, Tensor indptr, str reduce) -> (Tensor out, Tensor arg)");
+  m.def("segment_broadcast(Tensor grad, Tensor? perm, Tensor indptr, int num_rows, bool mean) -> Tensor");
+  m.def("arg_scatter(Tensor grad, Tensor arg, int num_rows) -> Tensor");
+  m.def(
+      "message_sum(Tensor x, Tensor w, Tensor src, Tensor dst, Tensor dst_perm, Tensor dst_ptr, "
+      "Tensor src_perm, Tensor src_ptr) -> Tensor");
+  m.def(
+      "edge_product(Tensor a, Tensor b, Tensor ia, Tensor ib, Tensor ia_perm, Tensor ia_ptr, "
+      "Tensor ib_perm, Tensor ib_ptr) -> Tensor");
+}
+
+TORCH_LIBRARY_IMPL(geognn, Autograd, m) {
+  m.impl("segment_reduce", &segment_reduce_autograd);
+  m.impl("segment_broadcast", &segment_broadcast_autograd);
+  m.impl("arg_scatter", &arg_scatter_autograd);
+  m.impl("message_sum", &message_sum_autograd);
+  m.impl("edge_product", &edge_product_autograd);
+}
+
+}  // namespace geognn
+
+// `import geognn._C` loads the library above; the module itself is empty.
+extern "C" PyObject* PyInit__C(void) {
+  static struct PyModuleDef module_def = {PyModuleDef_HEAD_INIT, "_C", "geognn native kernels (TORCH_LIBRARY geognn)",
+                                          -1, nullptr};
+  return PyModule_Create(&module_def);
+}
