@@ -1,0 +1,25 @@
+"""Building blocks of geometric models: radial bases, cutoffs, activations, CFConv, readout.
+
+Layers here aggregate over edges only through :mod:`geognn.ops`.
+"""
+
+from geognn.nn.activation import ShiftedSoftplus, shifted_softplus
+from geognn.nn.cfconv import CFConv
+from geognn.nn.cutoff import CosineCutoff, PolynomialCutoff
+from geognn.nn.radial import SUBNORMAL_FLOOR, BesselRBF, GaussianRBF, gaussian_rbf
+from geognn.nn.readout import READOUTS, Readout, readout
+
+__all__ = [
+    "BesselRBF",
+    "CFConv",
+    "CosineCutoff",
+    "GaussianRBF",
+    "PolynomialCutoff",
+    "READOUTS",
+    "Readout",
+    "SUBNORMAL_FLOOR",
+    "ShiftedSoftplus",
+    "gaussian_rbf",
+    "readout",
+    "shifted_softplus",
+]
