@@ -8,6 +8,7 @@ from geognn.ops import _native
 from geognn.ops.checks import check_index_range, check_same_device, check_values
 from geognn.ops.csr import CSRGraph
 from geognn.ops.reference import message_sum_reference
+from geognn.ops.scatter import as_rows
 
 
 def message_sum(
@@ -68,7 +69,7 @@ def message_sum(
         check_index_range(graph.dst, graph.num_dst, "edge_index[1]")
         return message_sum_reference(x, w, graph.edge_index, graph.num_dst)
     out = torch.ops.geognn.message_sum(
-        x.reshape(x.shape[0], -1), w.reshape(w.shape[0], -1),
+        as_rows(x), as_rows(w),
         graph.src, graph.dst, graph.dst_perm, graph.dst_ptr, graph.src_perm, graph.src_ptr,
     )
     return out.view(graph.num_dst, *x.shape[1:])

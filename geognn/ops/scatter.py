@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from geognn.ops import _native
@@ -10,9 +12,9 @@ from geognn.ops.csr import csr
 from geognn.ops.reference import scatter_reference, segment_reference
 
 
-def _rows(src: torch.Tensor) -> torch.Tensor:
-    """(E, *F) -> (E, prod(F)): the 2-D layout the kernels take."""
-    return src.reshape(src.shape[0], -1)
+def as_rows(src: torch.Tensor) -> torch.Tensor:
+    """(E, *F) -> (E, prod(F)): the 2-D layout the kernels take (E = 0 and F = () included)."""
+    return src.reshape(src.shape[0], math.prod(src.shape[1:]))
 
 
 def scatter(src: torch.Tensor, index: torch.Tensor, dim_size: int | None = None, reduce: str = "sum") -> torch.Tensor:
@@ -47,7 +49,7 @@ def scatter(src: torch.Tensor, index: torch.Tensor, dim_size: int | None = None,
         check_index_range(index, dim_size, "index")
         return scatter_reference(src, index, dim_size, reduce)
     perm, indptr = csr(index, dim_size)
-    out, _ = torch.ops.geognn.segment_reduce(_rows(src), perm, indptr, reduce)
+    out, _ = torch.ops.geognn.segment_reduce(as_rows(src), perm, indptr, reduce)
     return out.view(dim_size, *src.shape[1:])
 
 
@@ -71,5 +73,5 @@ def segment(src: torch.Tensor, indptr: torch.Tensor, reduce: str = "sum") -> tor
     num_segments = indptr.shape[0] - 1
     if not _native.use_native(src):
         return segment_reference(src, indptr, reduce)
-    out, _ = torch.ops.geognn.segment_reduce(_rows(src), None, indptr, reduce)
+    out, _ = torch.ops.geognn.segment_reduce(as_rows(src), None, indptr, reduce)
     return out.view(num_segments, *src.shape[1:])
