@@ -79,6 +79,17 @@ _PROPERTY_COLUMNS = (
 )
 
 
+def _parse_properties(row: dict[str, str], where: str) -> dict[str, float]:
+    props = {}
+    for key in _PROPERTY_COLUMNS:
+        text = row.get(key)
+        try:
+            props[key] = float(text)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: column {key} holds {text!r}, not a number") from None
+    return props
+
+
 def iter_qm9_rows(limit: int | None = None) -> Iterator[QM9Row]:
     """Yields QM9 molecules in file order (QM9 index 1, 2, ...), at most ``limit`` of them."""
     csv.field_size_limit(sys.maxsize)
@@ -91,6 +102,6 @@ def iter_qm9_rows(limit: int | None = None) -> Iterator[QM9Row]:
                 where = f"{path.name}:{line_no}"
                 z = _parse_elements(row["Elements"], where)
                 pos = _parse_positions(row["XYZ_Ang"], len(z), where)
-                props = {k: float(row[k]) for k in _PROPERTY_COLUMNS}
+                props = _parse_properties(row, where)
                 yield QM9Row(int(row["Index"]), row["XYZ_file"], row["SMILES"], z, pos, props)
                 count += 1

@@ -1,0 +1,140 @@
+"""Molecules stored as flat tensors, served one PyG ``Data`` at a time.
+
+All atoms of all molecules sit in one ``z``/``pos`` array with an offset
+vector ``atom_ptr``, so a dataset of 130k molecules is a handful of tensors
+(fast to cache, fast to load) instead of 130k Python objects. ``Data``
+objects are cut out on access, which costs microseconds.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Callable, Sequence
+
+import torch
+from torch.utils.data import Dataset
+from torch_geometric.data import Data
+
+
+class PackedMolecules(Dataset):
+    """A dataset of molecules held as flat tensors.
+
+    Args:
+        z: (n_atoms_total,) int64 atomic numbers of all molecules, concatenated.
+        pos: (n_atoms_total, 3) float32 positions in Å.
+        atom_ptr: (n_molecules + 1,) int64; molecule ``i`` owns atoms
+            ``atom_ptr[i]:atom_ptr[i+1]``.
+        y: (n_molecules, n_targets) float32 targets, or ``None``.
+        identifiers: per molecule strings (SMILES, names), stored on each item as ``identifier_key``.
+        idx: (n_molecules,) int64 index of each molecule in its source (e.g. the QM9 index).
+        forces: (n_atoms_total, 3) float32 forces in eV/Å, or ``None``.
+        cell: (n_molecules, 3, 3) float32 cell vectors in Å (rows), or ``None``.
+        pbc: (n_molecules, 3) bool periodic directions, or ``None``.
+        transform: any callable ``Data -> Data`` applied on access (e.g. a radius graph).
+        identifier_key: attribute name the identifier gets on each ``Data`` (``"smiles"``, ``"name"``).
+
+    Indexing with an int gives a ``Data`` with ``z`` (n,), ``pos`` (n, 3),
+    ``y`` (1, n_targets), ``idx`` (1,), the identifier, and ``forces`` (n, 3),
+    ``cell`` (1, 3, 3), ``pbc`` (1, 3) when present. Indexing with a slice, a
+    list or an index tensor gives a dataset of those molecules sharing storage.
+    """
+
+    def __init__(
+        self,
+        z: torch.Tensor,
+        pos: torch.Tensor,
+        atom_ptr: torch.Tensor,
+        y: torch.Tensor | None,
+        identifiers: Sequence[str],
+        idx: torch.Tensor,
+        *,
+        forces: torch.Tensor | None = None,
+        cell: torch.Tensor | None = None,
+        pbc: torch.Tensor | None = None,
+        transform: Callable[[Data], Data] | None = None,
+        identifier_key: str = "smiles",
+    ) -> None:
+        n = atom_ptr.numel() - 1
+        if z.numel() != int(atom_ptr[-1]) or pos.shape != (z.numel(), 3):
+            raise ValueError(
+                f"inconsistent packing: {z.numel()} atomic numbers, positions {tuple(pos.shape)}, "
+                f"atom_ptr ends at {int(atom_ptr[-1])}"
+            )
+        for name, value, rows in (("y", y, n), ("idx", idx, n), ("forces", forces, z.numel()),
+                                  ("cell", cell, n), ("pbc", pbc, n)):
+            if value is not None and value.shape[0] != rows:
+                raise ValueError(f"{name} has {value.shape[0]} rows, expected {rows}")
+        if len(identifiers) != n:
+            raise ValueError(f"{len(identifiers)} identifiers for {n} molecules")
+        self.z, self.pos, self.atom_ptr, self.y = z, pos, atom_ptr, y
+        self.identifiers, self.idx = identifiers, idx
+        self.forces, self.cell, self.pbc = forces, cell, pbc
+        self.transform = transform
+        self.identifier_key = identifier_key
+        self._indices: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return self.atom_ptr.numel() - 1 if self._indices is None else self._indices.numel()
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, torch.SymInt)) or (torch.is_tensor(key) and key.dim() == 0):
+            return self.get(int(key))
+        return self.index_select(key)
+
+    def __iter__(self):
+        for i in range(len(self)):
+            yield self.get(i)
+
+    def storage_index(self, i: int) -> int:
+        """Position in the packed storage of this view's ``i``-th molecule."""
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"index {i} out of range for a dataset of {n} molecules")
+        i %= n
+        return i if self._indices is None else int(self._indices[i])
+
+    def get(self, i: int) -> Data:
+        """The ``i``-th molecule as a ``Data`` (after the transform, if any)."""
+        j = self.storage_index(i)
+        start, stop = int(self.atom_ptr[j]), int(self.atom_ptr[j + 1])
+        data = Data(z=self.z[start:stop], pos=self.pos[start:stop], idx=self.idx[j : j + 1])
+        if self.y is not None:
+            data.y = self.y[j : j + 1]
+        data[self.identifier_key] = self.identifiers[j]
+        if self.forces is not None:
+            data.forces = self.forces[start:stop]
+        if self.cell is not None:
+            data.cell = self.cell[j : j + 1]
+        if self.pbc is not None:
+            data.pbc = self.pbc[j : j + 1]
+        return data if self.transform is None else self.transform(data)
+
+    def index_select(self, key) -> "PackedMolecules":
+        """A view of the molecules selected by a slice, a list/array of ints or a bool/int tensor."""
+        current = torch.arange(len(self)) if self._indices is None else self._indices
+        if isinstance(key, slice):
+            chosen = current[key]
+        else:
+            key = torch.as_tensor(key)
+            if key.dtype == torch.bool:
+                if key.numel() != len(self):
+                    raise IndexError(f"boolean mask of length {key.numel()} for {len(self)} molecules")
+                key = key.nonzero().flatten()
+            elif key.is_floating_point():
+                raise IndexError(f"molecule indices must be integers, got {key.dtype}")
+            key = key.long().flatten()
+            if key.numel() and (int(key.max()) >= len(self) or int(key.min()) < -len(self)):
+                raise IndexError(f"index out of range for a dataset of {len(self)} molecules")
+            chosen = current[key]
+        view = copy.copy(self)
+        view._indices = chosen
+        return view
+
+    @property
+    def num_atoms(self) -> torch.Tensor:
+        """(len(self),) int64 number of atoms of each molecule of this view."""
+        counts = self.atom_ptr[1:] - self.atom_ptr[:-1]
+        return counts if self._indices is None else counts[self._indices]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)})"
