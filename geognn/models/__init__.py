@@ -1,0 +1,22 @@
+"""Complete models, composed from :mod:`geognn.nn` layers, and their registry."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from geognn.models.schnet import SchNet, SchNetInteraction
+from geognn.models.targets import fit_atomref, fit_target_statistics
+
+MODELS: dict[str, type[nn.Module]] = {"schnet": SchNet}
+
+
+def build_model(name: str, **config) -> nn.Module:
+    """Instantiates a registered model by name (``"schnet"``) with keyword hyperparameters."""
+    try:
+        cls = MODELS[name.lower()]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; available: {sorted(MODELS)}") from None
+    return cls(**config)
+
+
+__all__ = ["MODELS", "SchNet", "SchNetInteraction", "build_model", "fit_atomref", "fit_target_statistics"]

@@ -1,0 +1,225 @@
+"""SchNet (Schütt et al., 2017): continuous-filter convolutions on interatomic distances.
+
+The model composes layers of :mod:`geognn.nn`; the radial basis and cutoff
+function are injectable. It predicts T scalars per molecule (eV for
+energies) and, with ``forces=True``, the forces ``-dE/dpos`` (eV/Å) by automatic
+differentiation. Edge vectors are recomputed from ``pos`` (and the PBC
+``edge_shift``) inside ``forward`` so that the forces see every dependence on
+the positions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+from geognn.nn import READOUTS, BesselRBF, CFConv, CosineCutoff, GaussianRBF, PolynomialCutoff, ShiftedSoftplus
+from geognn.nn import readout as readout_fn
+from geognn.ops import CSRGraph
+
+
+class SchNetInteraction(nn.Module):
+    """One SchNet interaction: CFConv, shifted softplus, linear; added to the input (residual).
+
+    Shapes: x (N, H); rbf (E, K); edge_weight (E,); graph of E edges -> (N, H).
+    """
+
+    def __init__(self, hidden_channels: int, num_filters: int, num_rbf: int):
+        super().__init__()
+        self.conv = CFConv(hidden_channels, hidden_channels, num_filters, num_rbf)
+        self.act = ShiftedSoftplus()
+        self.lin = nn.Linear(hidden_channels, hidden_channels)
+        nn.init.xavier_uniform_(self.lin.weight)
+        nn.init.zeros_(self.lin.bias)
+
+    def forward(self, x: torch.Tensor, rbf: torch.Tensor, edge_weight: torch.Tensor, graph: CSRGraph) -> torch.Tensor:
+        return x + self.lin(self.act(self.conv(x, rbf, edge_weight, graph)))
+
+
+def _make_basis(radial_basis: str | nn.Module, num_rbf: int, cutoff: float) -> nn.Module:
+    if isinstance(radial_basis, nn.Module):
+        return radial_basis
+    if radial_basis == "gaussian":
+        return GaussianRBF(num_rbf, 0.0, cutoff)
+    if radial_basis == "bessel":
+        return BesselRBF(num_rbf, cutoff)
+    raise ValueError(f"radial_basis must be 'gaussian', 'bessel' or an nn.Module, got {radial_basis!r}")
+
+
+def _make_cutoff(cutoff_fn: str | nn.Module, cutoff: float) -> nn.Module:
+    if isinstance(cutoff_fn, nn.Module):
+        return cutoff_fn
+    if cutoff_fn == "cosine":
+        return CosineCutoff(cutoff)
+    if cutoff_fn == "polynomial":
+        return PolynomialCutoff(cutoff)
+    raise ValueError(f"cutoff_fn must be 'cosine', 'polynomial' or an nn.Module, got {cutoff_fn!r}")
+
+
+class SchNet(nn.Module):
+    """SchNet predicting T scalars per molecule from atomic numbers and positions.
+
+    Args:
+        hidden_channels: atom feature size H.
+        num_filters: continuous-filter width F.
+        num_interactions: number of interaction blocks.
+        num_rbf: radial basis size K (ignored when ``radial_basis`` is a module
+            that has a ``num_rbf`` attribute).
+        cutoff: interaction radius in Å; the graph is built with it when the
+            input has no ``edge_index``.
+        readout: ``"sum"`` for extensive targets (energies), ``"mean"`` for
+            intensive ones (gaps), or ``"max"``/``"min"``.
+        num_targets: T, the number of scalars predicted per molecule.
+        max_z: largest atomic number accepted.
+        radial_basis: ``"gaussian"`` (default, SchNet's), ``"bessel"`` or any
+            module mapping (E,) distances in Å to (E, K) features.
+        cutoff_fn: ``"cosine"`` (default), ``"polynomial"`` or any module
+            mapping (E,) distances in Å to (E,) weights vanishing at the cutoff.
+
+    Output scale: the network's per-atom output o_i is mapped to
+    ``o_i * target_std + target_mean + atomref[z_i]`` before the readout.
+    The buffers default to std 1, mean 0, atomref 0; set them from training
+    data with :meth:`set_target_statistics` and :meth:`set_atomref`
+    (see :mod:`geognn.models.targets`).
+
+    Input (``forward``): a PyG ``Data``/``Batch`` with ``z`` (N,) int64, ``pos``
+    (N, 3) in Å, optionally ``batch`` (N,), ``edge_index`` (2, E) (row 0
+    source j, row 1 target i) and ``edge_shift`` (E, 3) in Å for periodic
+    images; without ``edge_index`` the radius graph is built here (with
+    ``cell``/``pbc`` when the input has them).
+
+    Output: dict with ``"y"`` (B, T) in the targets' units and, with
+    ``forces=True`` (only for T = 1), ``"forces"`` (N, 3) = -dy/dpos in eV/Å.
+    """
+
+    def __init__(self, hidden_channels: int = 128, num_filters: int = 128, num_interactions: int = 6,
+                 num_rbf: int = 50, cutoff: float = 5.0, readout: str = "sum", num_targets: int = 1,
+                 max_z: int = 100, radial_basis: str | nn.Module = "gaussian",
+                 cutoff_fn: str | nn.Module = "cosine"):
+        super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        for name, value in (("hidden_channels", hidden_channels), ("num_filters", num_filters),
+                            ("num_targets", num_targets), ("max_z", max_z)):
+            if int(value) < 1:
+                raise ValueError(f"SchNet needs {name} >= 1, got {value}")
+        if num_interactions < 0:
+            raise ValueError(f"SchNet needs num_interactions >= 0, got {num_interactions}")
+        if cutoff <= 0:
+            raise ValueError(f"SchNet needs cutoff > 0 Å, got {cutoff}")
+        self.config: dict[str, Any] = dict(
+            hidden_channels=hidden_channels, num_filters=num_filters, num_interactions=num_interactions,
+            num_rbf=num_rbf, cutoff=cutoff, readout=readout, num_targets=num_targets, max_z=max_z,
+            radial_basis=radial_basis if isinstance(radial_basis, str) else None,
+            cutoff_fn=cutoff_fn if isinstance(cutoff_fn, str) else None,
+        )
+        self.cutoff = float(cutoff)
+        self.readout = readout
+        self.num_targets = int(num_targets)
+        self.max_z = int(max_z)
+        self.radial_basis = _make_basis(radial_basis, num_rbf, cutoff)
+        self.cutoff_fn = _make_cutoff(cutoff_fn, cutoff)
+        num_rbf = int(getattr(self.radial_basis, "num_rbf", num_rbf))
+        self.embedding = nn.Embedding(max_z + 1, hidden_channels)
+        self.interactions = nn.ModuleList(
+            SchNetInteraction(hidden_channels, num_filters, num_rbf) for _ in range(num_interactions)
+        )
+        half = max(hidden_channels // 2, 1)
+        self.head = nn.Sequential(nn.Linear(hidden_channels, half), ShiftedSoftplus(), nn.Linear(half, num_targets))
+        for lin in (self.head[0], self.head[2]):
+            nn.init.xavier_uniform_(lin.weight)
+            nn.init.zeros_(lin.bias)
+        self.register_buffer("target_mean", torch.zeros(num_targets))
+        self.register_buffer("target_std", torch.ones(num_targets))
+        self.register_buffer("atomref", torch.zeros(max_z + 1, num_targets))
+
+    # --- output scale -----------------------------------------------------------
+    def set_target_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
+        """Sets the (T,) mean and std the per-atom (sum) or per-molecule output is scaled by."""
+        mean = torch.as_tensor(mean).reshape(-1)
+        std = torch.as_tensor(std).reshape(-1)
+        if mean.shape != (self.num_targets,) or std.shape != (self.num_targets,):
+            raise ValueError(f"mean and std must have {self.num_targets} entries, got {tuple(mean.shape)}, "
+                             f"{tuple(std.shape)}")
+        if not (std > 0).all():
+            raise ValueError(f"target std must be positive, got {std.tolist()}")
+        self.target_mean.copy_(mean)
+        self.target_std.copy_(std)
+
+    def set_atomref(self, atomref: torch.Tensor) -> None:
+        """Sets the (max_z + 1, T) per-element reference values (eV for energies)."""
+        atomref = torch.as_tensor(atomref)
+        if atomref.dim() == 1:
+            atomref = atomref.unsqueeze(-1)
+        if atomref.shape != self.atomref.shape:
+            raise ValueError(f"atomref must have shape {tuple(self.atomref.shape)}, got {tuple(atomref.shape)}")
+        self.atomref.copy_(atomref)
+
+    # --- forward ------------------------------------------------------------------
+    def predict(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor, edge_index: torch.Tensor,
+                edge_shift: torch.Tensor | None, num_graphs: int) -> torch.Tensor:
+        """Tensor-only forward pass (the part ``torch.compile`` sees).
+
+        Shapes: z (N,) int64; pos (N, 3) Å; batch (N,) int64; edge_index (2, E);
+        edge_shift (E, 3) Å or None -> (B, T) predictions.
+        """
+        src, dst = edge_index[0], edge_index[1]
+        edge_vec = pos[dst] - pos[src]
+        if edge_shift is not None:
+            edge_vec = edge_vec + edge_shift
+        edge_length = edge_vec.norm(dim=-1)
+        rbf = self.radial_basis(edge_length)
+        edge_weight = self.cutoff_fn(edge_length)
+        graph = CSRGraph.from_edge_index(edge_index, num_src=z.shape[0])
+        h = self.embedding(z)
+        for interaction in self.interactions:
+            h = interaction(h, rbf, edge_weight, graph)
+        per_atom = self.head(h) * self.target_std + self.target_mean + self.atomref[z]
+        return readout_fn(per_atom, batch, num_graphs, self.readout)
+
+    def forward(self, data, forces: bool = False) -> dict[str, torch.Tensor]:
+        z, pos = data.z, data.pos
+        self._check_input(z, pos)
+        batch = getattr(data, "batch", None)
+        if batch is None:
+            batch = torch.zeros_like(z)
+        num_graphs = int(getattr(data, "num_graphs", None) or (int(batch.max()) + 1 if batch.numel() else 1))
+        edge_index = getattr(data, "edge_index", None)
+        edge_shift = getattr(data, "edge_shift", None)
+        if edge_index is None:
+            edge_index, edge_shift = self._radius_graph(data, pos, batch)
+        if forces:
+            if self.num_targets != 1:
+                raise ValueError(f"forces=True needs a single energy target, this model predicts {self.num_targets}")
+            with torch.enable_grad():
+                if not pos.requires_grad:
+                    pos = pos.detach().requires_grad_(True)
+                y = self.predict(z, pos, batch, edge_index, edge_shift, num_graphs)
+                # create_graph in training so that a force loss can be differentiated
+                # with respect to the weights; at inference the graph is freed.
+                (grad,) = torch.autograd.grad(y.sum(), pos, create_graph=self.training)
+            return {"y": y, "forces": -grad}
+        return {"y": self.predict(z, pos, batch, edge_index, edge_shift, num_graphs)}
+
+    def _check_input(self, z: torch.Tensor, pos: torch.Tensor) -> None:
+        if z.dtype not in (torch.int64, torch.int32) or z.dim() != 1:
+            raise ValueError(f"z must be a 1-D int64 tensor of atomic numbers, got {z.dtype} of shape {tuple(z.shape)}")
+        if pos.dim() != 2 or pos.shape[1] != 3 or pos.shape[0] != z.shape[0]:
+            raise ValueError(f"pos must have shape ({z.shape[0]}, 3) in Å, got {tuple(pos.shape)}")
+        if z.numel() and (int(z.min()) < 1 or int(z.max()) > self.max_z):
+            raise ValueError(f"atomic numbers must lie in [1, {self.max_z}], got min {int(z.min())}, "
+                             f"max {int(z.max())}")
+
+    def _radius_graph(self, data, pos: torch.Tensor, batch: torch.Tensor):
+        from geognn.featurize import radius_graph  # late: featurize pulls in RDKit/ASE
+
+        cell = getattr(data, "cell", None)
+        pbc = getattr(data, "pbc", None)
+        if cell is None:
+            return radius_graph(pos.detach(), self.cutoff, batch)
+        return radius_graph(pos.detach(), self.cutoff, batch, cell=cell, pbc=pbc)
+
+    def extra_repr(self) -> str:
+        return f"cutoff={self.cutoff} Å, readout={self.readout!r}, num_targets={self.num_targets}"
