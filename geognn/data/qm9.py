@@ -136,6 +136,18 @@ class QM9(PackedMolecules):
         """
         return qm9_atomref(target, num_elements)
 
+    def atomrefs(self, num_elements: int = 101) -> torch.Tensor:
+        """(num_elements, n_targets) float64 single-atom energies (eV) of this dataset's targets.
+
+        Column ``k`` is :meth:`atomref` of ``target_names[k]``; all zeros when
+        this dataset serves totals (``atomization=False``), so adding
+        ``atomrefs()[z].sum(0)`` to ``y`` always gives the total. The default
+        101 rows fit a model with an embedding for Z = 0..100.
+        """
+        columns = [qm9_atomref(name, num_elements) for name in self.target_names]
+        table = torch.stack(columns, dim=1)
+        return table if self.atomization else torch.zeros_like(table)
+
     @staticmethod
     def reference_energy(
         target: str, z: torch.Tensor, batch: torch.Tensor | None = None, num_graphs: int | None = None

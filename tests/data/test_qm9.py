@@ -128,3 +128,25 @@ def test_full_qm9_processes_every_molecule(tmp_path):
     assert torch.isfinite(data.y).all()
     reloaded = QM9("U0", root=tmp_path)
     assert torch.equal(reloaded.y[:, 0], data.y[:, 0])
+
+
+def test_atomrefs_table_restores_totals_for_every_selected_target(cache):
+    names = ["gap", "U0", "H"]
+    atomized = QM9(names, root=cache, limit=20)
+    totals = QM9(names, root=cache, limit=20, atomization=False)
+    table = atomized.atomrefs()
+    assert table.shape == (101, 3) and torch.count_nonzero(table[:, 0]) == 0
+    assert torch.count_nonzero(totals.atomrefs()) == 0
+    for i in (0, 19):
+        restored = atomized[i].y[0].double() + table[atomized[i].z].sum(0)
+        assert torch.allclose(restored, totals[i].y[0].double(), atol=2e-3)
+
+
+def test_pyg_loader_batches_molecules_with_one_target_row_each(cache):
+    from torch_geometric.loader import DataLoader
+
+    data = QM9(["U0", "gap"], root=cache, limit=10)
+    batch = next(iter(DataLoader(data[torch.arange(4)], batch_size=4)))
+    assert batch.y.shape == (4, 2) and batch.num_graphs == 4
+    assert batch.z.numel() == int(data.num_atoms[:4].sum())
+    assert batch.smiles == ["C", "N", "O", "C#C"] and batch.idx.tolist() == [1, 2, 3, 4]
