@@ -9,8 +9,10 @@ objects are cut out on access, which costs microseconds.
 from __future__ import annotations
 
 import copy
+import operator
 from typing import Callable, Sequence
 
+import numpy as np
 import torch
 from torch.utils.data import Dataset
 from torch_geometric.data import Data
@@ -77,9 +79,11 @@ class PackedMolecules(Dataset):
         return self.atom_ptr.numel() - 1 if self._indices is None else self._indices.numel()
 
     def __getitem__(self, key):
-        if isinstance(key, (int, torch.SymInt)) or (torch.is_tensor(key) and key.dim() == 0):
-            return self.get(int(key))
-        return self.index_select(key)
+        if isinstance(key, slice) or (torch.is_tensor(key) and key.dim() > 0):
+            return self.index_select(key)
+        if isinstance(key, (list, tuple, range, np.ndarray)) and np.ndim(key) > 0:
+            return self.index_select(key)
+        return self.get(operator.index(key))
 
     def __iter__(self):
         for i in range(len(self)):

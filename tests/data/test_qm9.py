@@ -1,5 +1,6 @@
 """QM9 from the qm9pack wheel: documented values, units, atomization, views, transforms."""
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Data
@@ -104,9 +105,11 @@ def test_indexing_with_a_split_gives_a_view_of_those_molecules(cache):
     assert [m.idx.item() for m in view] == [10, 1, 5]
     assert view[1:][0].idx.item() == 1
     assert view.num_atoms.tolist() == [data[9].num_nodes, 5, data[4].num_nodes]
-    assert data[-1].idx.item() == 10
+    assert data[-1].idx.item() == 10 and data[np.int64(2)].idx.item() == 3
     with pytest.raises(IndexError):
         data[10]
+    with pytest.raises(TypeError):
+        data[1.5]
 
 
 def test_unknown_target_is_rejected_with_the_valid_names(cache):
