@@ -9,6 +9,8 @@ Behaviour: :func:`check_batch_equals_individual`,
 A model is anything called as ``model(data)`` / ``model(data, forces=True)`` on
 a PyG ``Data``/``Batch`` (``z`` int64, ``pos`` in Å) returning a dict with
 ``"y"`` (B, T) and ``"forces"`` (N, 3) in eV/Å, or a (B, T) tensor.
+
+:func:`morse_clusters` is a toy dataset with exact energies and forces.
 """
 
 from geognn.testing.model_checks import (
@@ -18,6 +20,7 @@ from geognn.testing.model_checks import (
     check_smooth_at_cutoff,
 )
 from geognn.testing.suite import check_energy_model
+from geognn.testing.toy_data import morse_clusters, morse_energy
 from geognn.testing.symmetry import (
     check_orthogonal_invariance,
     check_permutation_invariance,
@@ -40,6 +43,8 @@ __all__ = [
     "check_rotation_invariance",
     "check_smooth_at_cutoff",
     "check_translation_invariance",
+    "morse_clusters",
+    "morse_energy",
     "permute_atoms",
     "random_reflection",
     "random_rotation",
