@@ -27,16 +27,16 @@ class PackedMolecules(Dataset):
         atom_ptr: (n_molecules + 1,) int64; molecule ``i`` owns atoms
             ``atom_ptr[i]:atom_ptr[i+1]``.
         y: (n_molecules, n_targets) float32 targets, or ``None``.
-        identifiers: per molecule strings (SMILES, names), stored on each item as ``identifier_key``.
+        strings: per-molecule string fields, e.g. ``{"smiles": [...], "name": [...]}``; each
+            item gets one attribute per key.
         idx: (n_molecules,) int64 index of each molecule in its source (e.g. the QM9 index).
         forces: (n_atoms_total, 3) float32 forces in eV/Å, or ``None``.
         cell: (n_molecules, 3, 3) float32 cell vectors in Å (rows), or ``None``.
         pbc: (n_molecules, 3) bool periodic directions, or ``None``.
         transform: any callable ``Data -> Data`` applied on access (e.g. a radius graph).
-        identifier_key: attribute name the identifier gets on each ``Data`` (``"smiles"``, ``"name"``).
 
     Indexing with an int gives a ``Data`` with ``z`` (n,), ``pos`` (n, 3),
-    ``y`` (1, n_targets), ``idx`` (1,), the identifier, and ``forces`` (n, 3),
+    ``y`` (1, n_targets), ``idx`` (1,), the string fields, and ``forces`` (n, 3),
     ``cell`` (1, 3, 3), ``pbc`` (1, 3) when present. Indexing with a slice, a
     list or an index tensor gives a dataset of those molecules sharing storage.
     """
@@ -47,14 +47,13 @@ class PackedMolecules(Dataset):
         pos: torch.Tensor,
         atom_ptr: torch.Tensor,
         y: torch.Tensor | None,
-        identifiers: Sequence[str],
+        strings: dict[str, Sequence[str]],
         idx: torch.Tensor,
         *,
         forces: torch.Tensor | None = None,
         cell: torch.Tensor | None = None,
         pbc: torch.Tensor | None = None,
         transform: Callable[[Data], Data] | None = None,
-        identifier_key: str = "smiles",
     ) -> None:
         n = atom_ptr.numel() - 1
         if z.numel() != int(atom_ptr[-1]) or pos.shape != (z.numel(), 3):
@@ -66,13 +65,13 @@ class PackedMolecules(Dataset):
                                   ("cell", cell, n), ("pbc", pbc, n)):
             if value is not None and value.shape[0] != rows:
                 raise ValueError(f"{name} has {value.shape[0]} rows, expected {rows}")
-        if len(identifiers) != n:
-            raise ValueError(f"{len(identifiers)} identifiers for {n} molecules")
+        for key, values in strings.items():
+            if len(values) != n:
+                raise ValueError(f"{len(values)} values of {key!r} for {n} molecules")
         self.z, self.pos, self.atom_ptr, self.y = z, pos, atom_ptr, y
-        self.identifiers, self.idx = identifiers, idx
+        self.strings, self.idx = strings, idx
         self.forces, self.cell, self.pbc = forces, cell, pbc
         self.transform = transform
-        self.identifier_key = identifier_key
         self._indices: torch.Tensor | None = None
 
     def __len__(self) -> int:
@@ -104,7 +103,8 @@ class PackedMolecules(Dataset):
         data = Data(z=self.z[start:stop], pos=self.pos[start:stop], idx=self.idx[j : j + 1])
         if self.y is not None:
             data.y = self.y[j : j + 1]
-        data[self.identifier_key] = self.identifiers[j]
+        for key, values in self.strings.items():
+            data[key] = values[j]
         if self.forces is not None:
             data.forces = self.forces[start:stop]
         if self.cell is not None:

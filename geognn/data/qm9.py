@@ -116,11 +116,15 @@ class QM9(PackedMolecules):
             store["pos"],
             atom_ptr,
             y.float(),
-            store["smiles"].split("\n"),
+            {"smiles": store["smiles"].split("\n")},
             store["idx"].long(),
             transform=transform,
-            identifier_key="smiles",
         )
+
+    @property
+    def smiles(self) -> list[str]:
+        """SMILES of the molecules of this view, in order."""
+        return [self.strings["smiles"][self.storage_index(i)] for i in range(len(self))]
 
     @property
     def units(self) -> list[str]:
