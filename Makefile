@@ -9,7 +9,8 @@ VENV ?= .venv
 CUDA_VENV ?= .venv-cuda
 TORCH_CPU := torch==2.13.0
 TORCH_CUDA := torch==2.14.1
-CUDA_HOME ?= $(shell dirname $$(dirname $$(command -v nvcc 2>/dev/null || echo /usr/local/cuda/bin/nvcc)))
+# /usr/local/bin/nvcc may be a wrapper script, so prefer the toolkit's own folder.
+CUDA_HOME ?= $(or $(wildcard /usr/local/cuda),$(shell dirname $$(dirname $$(command -v nvcc 2>/dev/null || echo /x/bin/nvcc))))
 export MAX_JOBS ?= 2
 
 KERNEL_SOURCES := $(shell find kernels -type f) setup.py

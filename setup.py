@@ -47,7 +47,7 @@ def _extension():
     sources = [os.path.join(KERNELS, "registration.cpp"), os.path.join(KERNELS, "common.cpp")]
     sources += sorted(glob.glob(os.path.join(KERNELS, "cpu", "*.cpp")))
     include_dirs = [os.path.join(ROOT, KERNELS, "include")]
-    cxx = ["-O3", "-std=c++17", "-fopenmp"]
+    cxx = ["-O3", "-fopenmp"]  # the C++ standard is the one torch asks for
     # ATen's parallel_for is an OpenMP region compiled into *our* object code;
     # at run time libgomp resolves to the copy torch already loaded.
     extra_link = ["-fopenmp"]
@@ -58,7 +58,7 @@ def _extension():
         )
     sources += sorted(glob.glob(os.path.join(KERNELS, "cuda", "*.cu")))
     include_dirs += _pip_cuda_includes()
-    nvcc = ["-O3", "-std=c++17", "--expt-relaxed-constexpr", "-lineinfo"]
+    nvcc = ["-O3", "--expt-relaxed-constexpr", "-lineinfo"]
     return CUDAExtension(
         "geognn._C", sources, include_dirs=include_dirs,
         define_macros=[("GEOGNN_WITH_CUDA", "1")],
