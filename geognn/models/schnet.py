@@ -10,7 +10,7 @@ the positions.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -70,7 +70,8 @@ class SchNet(nn.Module):
         cutoff: interaction radius in Å; the graph is built with it when the
             input has no ``edge_index``.
         readout: ``"sum"`` for extensive targets (energies), ``"mean"`` for
-            intensive ones (gaps), or ``"max"``/``"min"``.
+            intensive ones (gaps), ``"max"``/``"min"``, or a list with one
+            of these per target (e.g. ``["sum", "mean"]`` for U0 and the gap).
         num_targets: T, the number of scalars predicted per molecule.
         max_z: largest atomic number accepted.
         radial_basis: ``"gaussian"`` (default, SchNet's), ``"bessel"`` or any
@@ -95,12 +96,14 @@ class SchNet(nn.Module):
     """
 
     def __init__(self, hidden_channels: int = 128, num_filters: int = 128, num_interactions: int = 6,
-                 num_rbf: int = 50, cutoff: float = 5.0, readout: str = "sum", num_targets: int = 1,
+                 num_rbf: int = 50, cutoff: float = 5.0, readout: str | Sequence[str] = "sum", num_targets: int = 1,
                  max_z: int = 100, radial_basis: str | nn.Module = "gaussian",
                  cutoff_fn: str | nn.Module = "cosine"):
         super().__init__()
-        if readout not in READOUTS:
-            raise ValueError(f"readout must be one of {READOUTS}, got {readout!r}")
+        readouts = [readout] * int(num_targets) if isinstance(readout, str) else list(readout)
+        if len(readouts) != int(num_targets) or any(r not in READOUTS for r in readouts):
+            raise ValueError(f"readout must be one of {READOUTS} or a list of them, one per target "
+                             f"({num_targets}), got {readout!r}")
         for name, value in (("hidden_channels", hidden_channels), ("num_filters", num_filters),
                             ("num_targets", num_targets), ("max_z", max_z)):
             if int(value) < 1:
@@ -111,12 +114,15 @@ class SchNet(nn.Module):
             raise ValueError(f"SchNet needs cutoff > 0 Å, got {cutoff}")
         self.config: dict[str, Any] = dict(
             hidden_channels=hidden_channels, num_filters=num_filters, num_interactions=num_interactions,
-            num_rbf=num_rbf, cutoff=cutoff, readout=readout, num_targets=num_targets, max_z=max_z,
+            num_rbf=num_rbf, cutoff=cutoff, readout=readout if isinstance(readout, str) else list(readout),
+            num_targets=num_targets, max_z=max_z,
             radial_basis=radial_basis if isinstance(radial_basis, str) else None,
             cutoff_fn=cutoff_fn if isinstance(cutoff_fn, str) else None,
         )
         self.cutoff = float(cutoff)
-        self.readout = readout
+        self.readouts = readouts
+        # One name when every target shares a readout (what the shipped checks read).
+        self.readout = readouts[0] if len(set(readouts)) == 1 else "mixed"
         self.num_targets = int(num_targets)
         self.max_z = int(max_z)
         self.radial_basis = _make_basis(radial_basis, num_rbf, cutoff)
@@ -177,7 +183,10 @@ class SchNet(nn.Module):
         for interaction in self.interactions:
             h = interaction(h, rbf, edge_weight, graph)
         per_atom = self.head(h) * self.target_std + self.target_mean + self.atomref[z]
-        return readout_fn(per_atom, batch, num_graphs, self.readout)
+        if self.readout != "mixed":
+            return readout_fn(per_atom, batch, num_graphs, self.readout)
+        reduced = {r: readout_fn(per_atom, batch, num_graphs, r) for r in sorted(set(self.readouts))}
+        return torch.stack([reduced[r][:, k] for k, r in enumerate(self.readouts)], dim=1)
 
     def forward(self, data, forces: bool = False) -> dict[str, torch.Tensor]:
         z, pos = data.z, data.pos
@@ -222,4 +231,4 @@ class SchNet(nn.Module):
         return radius_graph(pos.detach(), self.cutoff, batch, cell=cell, pbc=pbc)
 
     def extra_repr(self) -> str:
-        return f"cutoff={self.cutoff} Å, readout={self.readout!r}, num_targets={self.num_targets}"
+        return f"cutoff={self.cutoff} Å, readout={self.readouts!r}, num_targets={self.num_targets}"

@@ -49,35 +49,40 @@ def fit_atomref(zs: Sequence[torch.Tensor], y: torch.Tensor, max_z: int = 100) -
     return atomref
 
 
-def fit_target_statistics(zs: Sequence[torch.Tensor], y: torch.Tensor, readout: str = "sum",
+def fit_target_statistics(zs: Sequence[torch.Tensor], y: torch.Tensor, readout: str | Sequence[str] = "sum",
                           atomref: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and standard deviation the network output is scaled by.
 
-    For ``readout="sum"`` these are of the per-atom residual
+    For a target with ``readout="sum"`` these are of the per-atom residual
     ``(y_b - sum_i atomref[z_i]) / n_b``; otherwise of the per-molecule
-    residual ``y_b - readout_i atomref[z_i]``.
+    residual ``y_b - mean_i atomref[z_i]``.
 
     Args:
         zs: B tensors of atomic numbers.
         y: (B, T) targets (eV for energies).
-        readout: the model's readout.
+        readout: the model's readout, one for all targets or one per target.
         atomref: optional (max_z + 1, T) reference values.
 
     Returns:
         ``(mean, std)``, each (T,) float64; a zero std (constant target) is replaced by 1.
     """
-    y = torch.as_tensor(y, dtype=torch.float64).reshape(len(zs), -1)
     if len(zs) == 0:
         raise ValueError("cannot fit target statistics on an empty dataset")
+    y = torch.as_tensor(y, dtype=torch.float64).reshape(len(zs), -1)
+    readouts = [readout] * y.shape[1] if isinstance(readout, str) else list(readout)
+    if len(readouts) != y.shape[1]:
+        raise ValueError(f"{len(readouts)} readouts for {y.shape[1]} targets")
     residual = y.clone()
-    sizes = torch.tensor([len(z) for z in zs], dtype=torch.float64)
+    sizes = torch.tensor([len(z) for z in zs], dtype=torch.float64).clamp(min=1)
     if atomref is not None:
         atomref = atomref.to(torch.float64)
         for b, z in enumerate(zs):
             ref = atomref[torch.as_tensor(z, dtype=torch.long).cpu()]
-            residual[b] -= ref.sum(0) if readout == "sum" else ref.mean(0)
-    if readout == "sum":
-        residual = residual / sizes.clamp(min=1).unsqueeze(-1)
+            for k, r in enumerate(readouts):
+                residual[b, k] -= ref[:, k].sum() if r == "sum" else ref[:, k].mean()
+    for k, r in enumerate(readouts):
+        if r == "sum":
+            residual[:, k] /= sizes
     mean = residual.mean(0)
     std = residual.std(0, unbiased=False) if len(zs) > 1 else torch.ones_like(mean)
     std = torch.where(std > 0, std, torch.ones_like(std))

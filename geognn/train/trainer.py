@@ -104,12 +104,14 @@ class Trainer:
         y = torch.cat([d.y.reshape(1, -1) for d in self.train_set]).to(torch.float64)
         if y.shape[1] != len(self.target_names):
             raise ValueError(f"the data has {y.shape[1]} targets but target_names lists {len(self.target_names)}")
-        readout = getattr(model, "readout", "sum")
+        readouts = list(getattr(model, "readouts", [getattr(model, "readout", "sum")] * y.shape[1]))
         atomref = None
-        if self.config.fit_atomref and readout == "sum" and hasattr(model, "set_atomref"):
+        if self.config.fit_atomref and "sum" in readouts and hasattr(model, "set_atomref"):
             atomref = fit_atomref(zs, y, max_z=model.atomref.shape[0] - 1)
+            # Reference values per element only make sense for extensive targets.
+            atomref[:, [k for k, r in enumerate(readouts) if r != "sum"]] = 0.0
             model.set_atomref(atomref)
-        mean, std = fit_target_statistics(zs, y, readout, atomref)
+        mean, std = fit_target_statistics(zs, y, readouts, atomref)
         model.set_target_statistics(mean, std)
 
     def _loader(self, dataset: Sequence, shuffle: bool) -> tuple[DataLoader, DistributedSampler]:

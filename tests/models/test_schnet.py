@@ -162,3 +162,15 @@ def test_target_fits_recover_known_atomrefs_and_statistics():
     residual = torch.tensor([0.01 * k / len(m) for k, m in enumerate(zs)], dtype=torch.float64)
     assert mean.item() == pytest.approx(residual.mean().item(), abs=1e-9)
     assert std.item() == pytest.approx(residual.std(unbiased=False).item(), abs=1e-9)
+
+
+def test_schnet_mixed_readout_sums_one_target_and_averages_the_other():
+    torch.manual_seed(0)
+    model = SchNet(8, 8, 1, 6, CUTOFF, readout=["sum", "mean"], num_targets=2).double().eval()
+    atoms = Data(z=torch.tensor([6, 6]), pos=torch.tensor([[0.0, 0, 0], [100.0, 0, 0]], dtype=torch.float64),
+                 edge_index=torch.zeros(2, 0, dtype=torch.long))
+    lone = Data(z=torch.tensor([6]), pos=torch.zeros(1, 3, dtype=torch.float64),
+                edge_index=torch.zeros(2, 0, dtype=torch.long))
+    y2, y1 = model(atoms)["y"], model(lone)["y"]
+    torch.testing.assert_close(y2[0, 0], 2 * y1[0, 0])
+    torch.testing.assert_close(y2[0, 1], y1[0, 1])
