@@ -3,6 +3,7 @@
 from geognn.data.atomic_io import atomic_write_bytes, atomic_write_text, default_cache_dir
 from geognn.data.kg import BUNDLED_KG, KGDataset, read_triples
 from geognn.data.kg_index import TailIndex
+from geognn.data.molecule_dataset import MoleculeDataset
 from geognn.data.packed import PackedMolecules
 from geognn.data.qm9 import QM9, process_qm9
 from geognn.data.qm9_source import QM9Row, iter_qm9_rows, qm9_csv_paths
@@ -13,6 +14,7 @@ __all__ = [
     "BUNDLED_KG",
     "HARTREE_TO_EV",
     "KGDataset",
+    "MoleculeDataset",
     "PackedMolecules",
     "QM9",
     "QM9Row",

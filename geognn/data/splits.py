@@ -103,7 +103,8 @@ def scaffold_split(
     to train, then valid, then test, largest first. With a seed, groups larger
     than half the test size go first and the rest in a seeded random order, so
     several seeds give several scaffold splits. Part sizes are met as closely
-    as whole groups allow; a group never straddles two parts.
+    as whole groups allow; a group never straddles two parts, and a group
+    that fits in no part goes to the part with the most room left.
 
     Raises ``ValueError`` naming the position of a SMILES RDKit cannot parse.
     """
@@ -123,11 +124,11 @@ def scaffold_split(
         ordered = big + [small[k] for k in rng.permutation(len(small))]
     parts: list[list[int]] = [[], [], []]
     for group in ordered:
-        for k in range(3):
-            # A group goes to the first part it fits in; the last part takes any overflow.
-            if len(parts[k]) + len(group) <= target[k] or k == 2:
-                parts[k].extend(group)
-                break
+        fits = [k for k in range(3) if len(parts[k]) + len(group) <= target[k]]
+        # A group that fits nowhere goes where the most room is left, so one huge
+        # scaffold (e.g. all acyclic molecules) lands in train rather than in test.
+        k = fits[0] if fits else max(range(3), key=lambda j: (target[j] - len(parts[j]), -j))
+        parts[k].extend(group)
     return Split(*(torch.tensor(sorted(p), dtype=torch.int64) for p in parts))
 
 

@@ -97,3 +97,10 @@ def test_scaffold_split_never_shares_a_scaffold_between_parts():
 def test_scaffold_split_names_the_unparsable_molecule():
     with pytest.raises(ValueError, match="molecule 1"):
         scaffold_split(["CCO", "not-a-smiles", "c1ccccc1"])
+
+
+def test_a_scaffold_group_larger_than_any_part_goes_to_train():
+    smiles = ["CCO", "CCN", "CCC", "CCCC", "CO", "c1ccccc1", "c1ccncc1", "C1CCCCC1"]
+    split = scaffold_split(smiles, (0.5, 0.25, 0.25))
+    assert split.train.tolist() == [0, 1, 2, 3, 4]  # the five acyclic molecules
+    assert sorted(split.valid.tolist() + split.test.tolist()) == [5, 6, 7]
