@@ -1,0 +1,1 @@
+"""The ``geognn`` command line (``geognn.cli.main:main``)."""

@@ -1,0 +1,42 @@
+"""The ``geognn`` command: ``geognn train`` and ``geognn predict``."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from geognn import __version__
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="geognn",
+        description="Geometric graph neural networks for chemistry. Units: positions Å, energies eV, "
+                    "forces eV/Å. Run `geognn COMMAND --help` for each command's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"geognn {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    from geognn.cli import predict, train
+
+    train.add_parser(subparsers)
+    predict.add_parser(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from geognn.train.checkpoint import CheckpointError
+
+    try:
+        return int(args.func(args) or 0)
+    except (ValueError, FileNotFoundError, CheckpointError) as err:
+        # Expected user errors: one clear line, no traceback.
+        print(f"geognn {args.command}: error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

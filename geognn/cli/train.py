@@ -1,0 +1,141 @@
+"""``geognn train``: train a model on QM9 or on your own molecules."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+from geognn.train.config import TrainConfig
+
+_EPILOG = """examples:
+  geognn train --model schnet --dataset qm9 --target U0 --n-train 10000 --epochs 50 --out runs/u0
+  geognn train --dataset qm9 --target U0,gap --n-train 2000 --n-val 500 --n-test 500 --epochs 10 --out runs/demo
+  geognn train --data mols.csv --smiles-column smiles --target-column energy --out runs/mine
+  geognn train --data frames.extxyz --target-column energy --force-weight 10 --out runs/md
+  torchrun --nproc_per_node=2 -m geognn.cli.main train ...   (one DDP replica per process)
+
+outputs in --out: best.pt (best validation loss, evaluation weights), last.pt (every epoch,
+for --resume), metrics.csv, metrics.json, learning_curve.png, parity.png.
+"""
+
+
+def add_parser(subparsers) -> None:
+    p = subparsers.add_parser(
+        "train", help="train a model on QM9 or a file of molecules",
+        description="Train a geognn model. Energies are in eV, positions in Å, forces in eV/Å.",
+        epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    data = p.add_argument_group("data (give --dataset or --data)")
+    source = data.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", choices=["qm9"], help="built-in dataset: QM9 from the qm9pack package "
+                        "(energies U0/U/H/G as atomization energies in eV)")
+    source.add_argument("--data", type=Path, metavar="FILE",
+                        help="your own molecules: .csv (a SMILES column and target columns; conformers from "
+                             "RDKit ETKDG+MMFF), .sdf (3D records with properties), .xyz/.extxyz (energy on the "
+                             "comment line or in a calculator block, optional per-atom forces in eV/Å)")
+    data.add_argument("--target", default="U0", help="QM9 target(s), comma-separated, from: mu (D), alpha "
+                      "(Bohr^3), homo, lumo, gap, zpve, U0, U, H, G (eV), r2 (Bohr^2), Cv (cal/(mol K)) "
+                      "(default: U0)")
+    data.add_argument("--target-column", help="with --data: column / property / comment key holding the "
+                      "target, comma-separated for several (required with --data)")
+    data.add_argument("--target-unit", default="eV", help="with --data: the unit of the target columns, "
+                      "used in reports and plots (default: eV)")
+    data.add_argument("--smiles-column", default="smiles", help="with a .csv: the SMILES column (default: smiles)")
+    data.add_argument("--n-train", type=int, help="training molecules (default: QM9 110000; files: 80%%)")
+    data.add_argument("--n-val", type=int, help="validation molecules (default: QM9 10000; files: 10%%)")
+    data.add_argument("--n-test", type=int, help="test molecules (default: the rest of QM9; files: 10%%)")
+    data.add_argument("--split-seed", type=int, default=0, help="seed of the random split (default: 0)")
+    data.add_argument("--qm9-limit", type=int, help="use only the first N QM9 molecules (default: all 130831)")
+
+    model = p.add_argument_group("model")
+    model.add_argument("--model", default="schnet", choices=["schnet"], help="model (default: schnet)")
+    model.add_argument("--hidden-channels", type=int, default=128, help="atom feature size (default: 128)")
+    model.add_argument("--num-filters", type=int, default=128, help="continuous-filter width (default: 128)")
+    model.add_argument("--num-interactions", type=int, default=6, help="interaction blocks (default: 6)")
+    model.add_argument("--num-rbf", type=int, default=50, help="radial basis functions (default: 50)")
+    model.add_argument("--cutoff", type=float, default=5.0, help="interaction cutoff in Å (default: 5.0)")
+    model.add_argument("--radial-basis", choices=["gaussian", "bessel"], default="gaussian",
+                       help="radial basis (default: gaussian, as in SchNet)")
+    model.add_argument("--cutoff-fn", choices=["cosine", "polynomial"], default="cosine",
+                       help="cutoff function (default: cosine)")
+    model.add_argument("--readout", choices=["auto", "sum", "mean"], default="auto",
+                       help="per-molecule reduction: sum (extensive: energies), mean (intensive: gap, HOMO, LUMO, "
+                            "dipole); auto picks per target (default: auto)")
+
+    training = p.add_argument_group("training")
+    for f in fields(TrainConfig):
+        flag = "--" + f.name.replace("_", "-")
+        help_text = f"{f.metadata['help']} (default: {f.default})"
+        if f.type in (bool, "bool"):
+            training.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false",
+                                  default=f.default, help=f"turn off: {help_text}")
+        else:
+            kind = {"int": int, "float": float, "str": str}.get(str(f.type), type(f.default))
+            training.add_argument(flag, dest=f.name, type=kind, default=f.default, help=help_text)
+
+    run = p.add_argument_group("run")
+    run.add_argument("--out", type=Path, required=True, metavar="DIR",
+                     help="run directory for checkpoints, metrics and plots (e.g. runs/NAME)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue from DIR/last.pt with the same options (same seed gives the same result)")
+    p.set_defaults(func=run_train)
+
+
+def run_train(args) -> int:
+    import torch
+
+    from geognn.cli.datasets import default_readouts, file_sets, qm9_sets, report_skipped
+    from geognn.models import build_model
+    from geognn.train import Trainer, seed_everything
+    from geognn.train.distributed import setup
+
+    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    config.validate()
+    ctx = setup(config.device)
+    sizes = (args.n_train, args.n_val, args.n_test)
+    if args.dataset == "qm9":
+        targets = [t.strip() for t in args.target.split(",") if t.strip()]
+        train, val, test, units, info = qm9_sets(targets, sizes, args.split_seed, args.cutoff, args.qm9_limit,
+                                                 progress=config.progress and ctx.is_main)
+    else:
+        if not args.target_column:
+            raise ValueError("--data needs --target-column (the column holding the target)")
+        targets = [t.strip() for t in args.target_column.split(",") if t.strip()]
+        train, val, test, skipped, info = file_sets(args.data, targets, args.smiles_column, sizes,
+                                                    args.split_seed, args.cutoff, conformer_seed=config.seed)
+        if ctx.is_main:
+            report_skipped(skipped, sys.stderr)
+        units = [args.target_unit] * len(targets)
+    readout = default_readouts(targets) if args.readout == "auto" else [args.readout] * len(targets)
+    model_config = dict(hidden_channels=args.hidden_channels, num_filters=args.num_filters,
+                        num_interactions=args.num_interactions, num_rbf=args.num_rbf, cutoff=args.cutoff,
+                        readout=readout, num_targets=len(targets), radial_basis=args.radial_basis,
+                        cutoff_fn=args.cutoff_fn)
+    if config.force_weight > 0 and not all(hasattr(d, "forces") for d in train):
+        raise ValueError("--force-weight > 0 needs forces for every training molecule (extxyz with forces)")
+    seed_everything(config.seed)
+    model = build_model(args.model, **model_config)
+    if ctx.is_main:
+        print(f"geognn: training {args.model} on {info['n_train']} molecules (validation {info['n_val']}, "
+              f"test {info['n_test']}), targets {', '.join(f'{t} ({u})' for t, u in zip(targets, units))}, "
+              f"{sum(p.numel() for p in model.parameters()):,} parameters, device {ctx.device}, "
+              f"{ctx.world_size} process(es), {torch.get_num_threads()} thread(s)", file=sys.stderr)
+    trainer = Trainer(model, train, val, config, args.out, model_name=args.model, model_config=model_config,
+                      target_names=targets, target_units=units, test_set=test or None, resume=args.resume,
+                      info=info, ctx=ctx)
+    summary = trainer.fit()
+    if ctx.is_main:
+        metrics = summary["metrics"]
+        print(f"geognn: best epoch {summary['best_epoch']} of {summary['epochs_run']}; "
+              f"{summary['evaluated_on']} set:")
+        for t, u in zip(targets, units):
+            print(f"  {t}: MAE {metrics[f'mae_{t}']:.5g} {u}, RMSE {metrics[f'rmse_{t}']:.5g} {u}")
+        if "force_mae" in metrics:
+            print(f"  forces: MAE {metrics['force_mae']:.5g} eV/Å, RMSE {metrics['force_rmse']:.5g} eV/Å")
+        print(f"  outputs in {args.out}/ (best.pt, metrics.csv, metrics.json, learning_curve.png, parity.png)")
+    from geognn.train.distributed import teardown
+
+    teardown(ctx)
+    return 0
