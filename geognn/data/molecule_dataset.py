@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import json
 import os
 import warnings
@@ -13,11 +14,11 @@ import numpy as np
 import torch
 from torch_geometric.data import Data
 
-from geognn.data import _molecule_readers as readers
 from geognn.data.atomic_io import default_cache_dir
 from geognn.data.packed import PackedMolecules
 from geognn.data.splits import Size, Split, random_split, scaffold_split
 from geognn.data.tensor_cache import load_tensors, save_tensors
+from geognn.featurize import io
 
 MOLECULE_CACHE_VERSION = 1
 _FORMATS = {".csv": "csv", ".sdf": "sdf", ".sd": "sdf", ".xyz": "extxyz", ".extxyz": "extxyz"}
@@ -26,28 +27,29 @@ _FORMATS = {".csv": "csv", ".sdf": "sdf", ".sd": "sdf", ".xyz": "extxyz", ".extx
 class MoleculeDataset(PackedMolecules):
     """Molecules and their targets from one user file, as PyG ``Data``.
 
-    Formats (chosen by suffix, or by ``format``):
+    Files are read by :mod:`geognn.featurize.io`. Formats (chosen by suffix, or by ``format``):
 
     - ``csv``: a SMILES column and numeric target columns (empty cell = NaN,
       a missing label). Each SMILES gets a 3D conformer (RDKit ETKDG with
       ``seed``, then MMFF94/UFF relaxation), hydrogens included.
-    - ``sdf``: molecule blocks with coordinates; numeric ``> <name>`` data
-      fields are the available targets.
+    - ``sdf``: molecule blocks; 3D coordinates as written (2D ones get a seeded
+      conformer); numeric ``> <name>`` data fields are the available targets.
     - ``extxyz`` (``.xyz``): frames with a per-frame ``energy`` (eV) and
       per-atom ``forces`` (eV/Å), the MD17 layout; periodic frames keep
       ``cell`` and ``pbc``.
 
     Each item has ``z`` (n,) int64, ``pos`` (n, 3) float32 Å, ``y`` (1, n_targets)
     float32 in the file's own units (geognn cannot know them; extxyz follows
-    ASE: eV), ``idx`` (1,) position in the file's kept molecules, ``smiles``
-    (empty for xyz) and ``name`` (file name and line or frame), plus ``forces``
+    ASE: eV), ``idx`` (1,) position among the kept molecules, ``smiles``
+    (empty unless read from SMILES) and ``name`` (where in the file: line,
+    record or frame), plus ``forces``
     (n, 3), ``cell`` (1, 3, 3) and ``pbc`` (1, 3) where the file has them.
 
     Args:
         path: the file.
         targets: property names to serve in ``y``; default every numeric
-            column (csv), every numeric property all molecules share (sdf),
-            ``["energy"]`` (extxyz, when present).
+            column (csv) or numeric property all molecules share (sdf),
+            ``["energy"]`` (extxyz, when every frame has one).
         format: ``"csv"``, ``"sdf"`` or ``"extxyz"``; default from the suffix.
         smiles_column: the SMILES column of a CSV.
         transform: callable applied to each ``Data`` on access.
@@ -89,14 +91,16 @@ class MoleculeDataset(PackedMolecules):
         self.cache_path = root / "molecules" / f"{self.path.stem}-{key}.pt" if cache else None
 
         store = load_tensors(self.cache_path, metadata) if self.cache_path else None
+        from_cache = store is not None
         if store is None:
+            # The readers warn about what they skip; a cached load repeats the count below.
             store = _process(self.path, self.format, targets, smiles_column, on_error, seed)
             if self.cache_path:
                 save_tensors(self.cache_path, store, metadata)
         self.target_names: list[str] = json.loads(store["target_names"])
         self.skipped: list[tuple[str, str]] = [tuple(s) for s in json.loads(store["skipped"])]
-        if self.skipped:
-            warnings.warn(f"{self.path}: skipped {len(self.skipped)} molecules, first: "
+        if self.skipped and from_cache:
+            warnings.warn(f"{self.path}: {len(self.skipped)} molecules were skipped, first: "
                           f"{self.skipped[0][0]}: {self.skipped[0][1]}", stacklevel=2)
         n = store["atom_ptr"].numel() - 1
         super().__init__(
@@ -128,54 +132,111 @@ def _split_lines(text: str, n: int) -> list[str]:
     return text.split("\n") if n else []
 
 
-def _process(path: Path, fmt: str, targets, smiles_column: str, on_error: str, seed: int) -> dict:
+def _read(path: Path, fmt: str, smiles_column: str, on_error: str, seed: int):
     if fmt == "csv":
-        records, skipped = readers.read_csv(path, smiles_column, None if targets is None else list(targets),
-                                            on_error, seed)
-    elif fmt == "sdf":
-        records, skipped = readers.read_sdf(path, on_error)
-    else:
-        records, skipped = readers.read_extxyz(path, on_error)
-    if not records:
+        return io.read_smiles(path, column=smiles_column, embed=True, seed=seed, on_error=on_error)
+    if fmt == "sdf":
+        return io.read_sdf(path, embed=True, seed=seed, on_error=on_error)
+    return io.read_xyz(path, on_error=on_error)
+
+
+def _as_target(value) -> float:
+    # An empty CSV cell is a missing label (common in multi-task sets): NaN, not an error.
+    if isinstance(value, str) and not value.strip():
+        return math.nan
+    if isinstance(value, (int, float, np.number)) and not isinstance(value, bool):
+        return float(value)
+    raise ValueError(f"{value!r} is not a number")
+
+
+def _is_target(value) -> bool:
+    try:
+        _as_target(value)
+        return True
+    except ValueError:
+        return False
+
+
+def _process(path: Path, fmt: str, targets, smiles_column: str, on_error: str, seed: int) -> dict:
+    molecules, report = _read(path, fmt, smiles_column, on_error, seed)
+    skipped = [(s.where, s.reason) for s in report.skipped]
+    names = _target_names(path, fmt, molecules, targets)
+    kept, rows = [], []
+    for m in molecules:
+        try:
+            if m.pos is None:
+                raise ValueError("no 3D positions")
+            _check_forces(m)
+            row = _target_row(m, names)
+        except ValueError as err:
+            if on_error == "raise":
+                raise ValueError(f"{m.identifier}: {err}") from None
+            skipped.append((m.identifier, str(err)))
+            continue
+        kept.append(m)
+        rows.append(row)
+    if len(skipped) > report.num_skipped:
+        extra = skipped[report.num_skipped:]
+        warnings.warn(f"{path}: skipped {len(extra)} molecules with unusable targets or forces "
+                      f"(first: {extra[0][0]}: {extra[0][1]})", stacklevel=3)
+    if not kept:
         raise ValueError(f"{path}: no usable molecules ({len(skipped)} skipped)")
-    names = _target_names(path, fmt, records, targets)
-    for r in records:
-        absent = [t for t in names if t not in r.properties]
-        if absent:
-            raise ValueError(f"{path}: molecule {r.identifier} has no {absent}")
-    counts = [len(r.z) for r in records]
-    atom_ptr = np.zeros(len(records) + 1, dtype=np.int64)
-    np.cumsum(counts, out=atom_ptr[1:])
+    atom_ptr = np.zeros(len(kept) + 1, dtype=np.int64)
+    np.cumsum([len(m.z) for m in kept], out=atom_ptr[1:])
     store = {
-        "z": torch.from_numpy(np.concatenate([r.z for r in records]).astype(np.int64)),
-        "pos": torch.from_numpy(np.concatenate([r.pos for r in records]).astype(np.float32)),
+        "z": torch.from_numpy(np.concatenate([m.z for m in kept]).astype(np.int64)),
+        "pos": torch.from_numpy(np.concatenate([m.pos for m in kept]).astype(np.float32)),
         "atom_ptr": torch.from_numpy(atom_ptr),
-        "y": torch.tensor([[r.properties[t] for t in names] for r in records], dtype=torch.float32)
-        .reshape(len(records), len(names)),
-        "smiles": "\n".join(r.smiles for r in records),
-        "name": "\n".join(r.identifier for r in records),
+        "y": torch.tensor(rows, dtype=torch.float32).reshape(len(kept), len(names)),
+        "smiles": "\n".join(m.smiles or "" for m in kept),
+        "name": "\n".join(m.identifier for m in kept),
         "target_names": json.dumps(names),
         "skipped": json.dumps(skipped),
     }
-    if all("forces" in r.properties for r in records):
-        forces = [r.properties["forces"] for r in records]
-        for r, f in zip(records, forces):
-            if f.shape != (len(r.z), 3):
-                raise ValueError(f"{path}: molecule {r.identifier} has forces of shape {f.shape}")
-        store["forces"] = torch.from_numpy(np.concatenate(forces).astype(np.float32))
-    if any(r.cell is not None for r in records):
-        store["cell"] = torch.tensor(np.stack([r.cell if r.cell is not None else np.zeros((3, 3)) for r in records]),
+    if all("forces" in m.atom_properties for m in kept):
+        store["forces"] = torch.from_numpy(np.concatenate([m.atom_properties["forces"] for m in kept]).astype(np.float32))
+    if any(m.cell is not None for m in kept):
+        store["cell"] = torch.tensor(np.stack([m.cell if m.cell is not None else np.zeros((3, 3)) for m in kept]),
                                      dtype=torch.float32)
-        store["pbc"] = torch.tensor(np.stack([r.pbc if r.pbc is not None else np.zeros(3, bool) for r in records]))
+        store["pbc"] = torch.tensor(np.stack([m.pbc if m.pbc is not None else np.zeros(3, bool) for m in kept]))
     return store
 
 
-def _target_names(path: Path, fmt: str, records, targets) -> list[str]:
+def _target_row(m, names: list[str]) -> list[float]:
+    row = []
+    for name in names:
+        if name not in m.properties:
+            raise ValueError(f"no property {name!r}")
+        try:
+            row.append(_as_target(m.properties[name]))
+        except ValueError:
+            raise ValueError(f"{name} holds {m.properties[name]!r}, not a number") from None
+    return row
+
+
+def _check_forces(m) -> None:
+    forces = m.atom_properties.get("forces")
+    if forces is None:
+        return
+    if forces.shape != (len(m.z), 3):
+        raise ValueError(f"forces of shape {forces.shape} for {len(m.z)} atoms")
+    if not np.isfinite(forces).all():
+        raise ValueError("non-finite forces")
+
+
+def _target_names(path: Path, fmt: str, molecules, targets) -> list[str]:
     if targets is not None:
+        known = set().union(*(m.properties for m in molecules)) if molecules else set()
+        missing = [t for t in targets if t not in known]
+        if missing and molecules:
+            raise ValueError(f"{path}: no property/column {missing} (available: {sorted(known)})")
         return list(targets)
-    if fmt == "csv":
-        return [k for k in records[0].properties if all(isinstance(r.properties[k], float) for r in records)]
-    shared = set.intersection(*(set(r.properties) for r in records)) - {"forces"}
+    if not molecules:
+        return []
     if fmt == "extxyz":
-        return ["energy"] if "energy" in shared else []
-    return sorted(shared)
+        return ["energy"] if all("energy" in m.properties for m in molecules) else []
+    # Default: every property all molecules have as a number or an empty cell, at least one a number.
+    shared = [k for k in molecules[0].properties if all(k in m.properties for m in molecules)]
+    return [k for k in shared
+            if all(_is_target(m.properties[k]) for m in molecules)
+            and any(not isinstance(m.properties[k], str) for m in molecules)]

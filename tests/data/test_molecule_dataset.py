@@ -54,17 +54,19 @@ def test_bad_smiles_names_the_line_or_is_skipped_with_a_warning(csv_file, tmp_pa
     text = csv_file.read_text().splitlines()
     text[3] = "broken,C1CC(,1.0"
     csv_file.write_text("\n".join(text) + "\n")
-    with pytest.raises(ValueError, match=r"mols\.csv:4: RDKit cannot parse SMILES 'C1CC\('"):
+    with pytest.raises(ValueError, match=r"mols\.csv:4: RDKit could not parse the SMILES 'C1CC\('"):
         MoleculeDataset(csv_file, cache=False)
-    with pytest.warns(UserWarning, match="skipped 1 molecules"):
-        data = MoleculeDataset(csv_file, cache=False, on_error="skip")
-    assert len(data) == 11 and data.skipped[0][0].endswith("mols.csv:4")
+    with pytest.warns(UserWarning, match="skipped 1 of 12"):
+        data = MoleculeDataset(csv_file, root=tmp_path / "c", on_error="skip")
+    assert len(data) == 11 and data.skipped[0][0] == "mols.csv:4"
+    with pytest.warns(UserWarning, match="1 molecules were skipped"):
+        MoleculeDataset(csv_file, root=tmp_path / "c", on_error="skip")  # a cached load still says so
 
 
 def test_requested_target_must_be_numeric(csv_file):
-    with pytest.raises(ValueError, match=r"mols\.csv:2: column name holds 'qm9_1', not a number"):
+    with pytest.raises(ValueError, match=r"mols\.csv:2: name holds 'qm9_1', not a number"):
         MoleculeDataset(csv_file, targets=["name"], cache=False)
-    with pytest.raises(ValueError, match=r"mols\.csv:1: no column\(s\) \['mu'\]"):
+    with pytest.raises(ValueError, match=r"mols\.csv: no property/column \['mu'\]"):
         MoleculeDataset(csv_file, targets=["mu"], cache=False)
 
 
@@ -100,8 +102,7 @@ def test_sdf_keeps_coordinates_and_numeric_properties(qm9, tmp_path):
         assert torch.equal(data[i].z, qm9[i].z)
         assert torch.allclose(data[i].pos, qm9[i].pos, atol=1e-4)  # SDF keeps 4 decimals
         assert data[i].y.item() == pytest.approx(qm9[i].y[0, 1].item(), rel=1e-6)
-        assert data[i].name == f"qm9_{i + 1}"
-    assert data[2].smiles == "O"
+        assert data[i].name.startswith(f"mols.sdf:#{i} (line ")
 
 
 def test_broken_sdf_block_names_its_line(qm9, tmp_path):
@@ -110,7 +111,7 @@ def test_broken_sdf_block_names_its_line(qm9, tmp_path):
     third_record_start = [i for i, line in enumerate(lines) if line.startswith("$$$$")][1] + 1
     lines[third_record_start + 3] = "garbage counts line"
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=rf"mols\.sdf:{third_record_start + 1} \(record 2\)"):
+    with pytest.raises(ValueError, match=rf"mols\.sdf:#2 \(line {third_record_start + 1}\)"):
         MoleculeDataset(path, cache=False)
     with pytest.warns(UserWarning, match="skipped 1"):
         assert len(MoleculeDataset(path, cache=False, on_error="skip")) == 5
@@ -148,7 +149,7 @@ def test_extxyz_gives_energies_forces_and_cells(qm9, tmp_path):
 def test_broken_xyz_block_is_reported_with_the_file(tmp_path):
     path = tmp_path / "bad.xyz"
     path.write_text("3\nenergy=1.0\nO 0 0 0\nH 0 0 0.96\n")
-    with pytest.raises(ValueError, match=r"bad\.xyz: frame 0"):
+    with pytest.raises(ValueError, match=r"bad\.xyz:1: frame announces 3 atoms"):
         MoleculeDataset(path, cache=False)
 
 
@@ -173,3 +174,18 @@ def test_unknown_format_is_rejected(tmp_path):
     path.write_text("{}")
     with pytest.raises(ValueError, match="unknown format"):
         MoleculeDataset(path)
+
+
+def test_non_finite_forces_name_their_frame(qm9, tmp_path):
+    path = tmp_path / "traj.extxyz"
+    _qm9_to_extxyz(qm9, path)
+    lines = path.read_text().splitlines()
+    second_frame = 2 + len(qm9[0].z)  # line index of the second frame's count line
+    fields = lines[second_frame + 2].split()
+    fields[-1] = "nan"
+    lines[second_frame + 2] = " ".join(fields)
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=rf"traj\.extxyz:{second_frame + 1} \(frame 1\): non-finite forces"):
+        MoleculeDataset(path, cache=False)
+    with pytest.warns(UserWarning, match="skipped 1 molecules with unusable targets or forces"):
+        assert len(MoleculeDataset(path, cache=False, on_error="skip")) == 3
