@@ -118,3 +118,11 @@ def test_csr_is_a_stable_grouping_or_a_clear_error(values, num_rows):
     else:
         with pytest.raises(IndexError):
             csr(index, num_rows)
+
+
+def test_inputs_on_different_devices_are_rejected():
+    src = torch.ones(3, 2, device="meta")
+    with pytest.raises(ValueError, match="one device"):
+        scatter(src, torch.tensor([0, 1, 1]), dim_size=2)
+    with pytest.raises(ValueError, match="one device"):
+        message_sum(torch.ones(2, 4), torch.ones(2, 4, device="meta"), torch.tensor([[0, 1], [1, 0]]))
