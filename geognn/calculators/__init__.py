@@ -1,0 +1,5 @@
+"""ASE calculators driven by geognn models."""
+
+from geognn.calculators.ase import GeognnCalculator
+
+__all__ = ["GeognnCalculator"]
