@@ -183,9 +183,10 @@ def radius_graph(pos, cutoff, batch=None, *, cell=None, pbc=None, max_neighbors=
 
     if cell_np is None:
         shift64 = np.zeros((len(src), 3))
+    elif batch_np is None:
+        shift64 = img @ cell_np[0]
     else:
-        owner = np.zeros(len(src), np.int64) if batch_np is None else batch_np[src]
-        shift64 = np.einsum("ek,ekl->el", img.astype(np.float64), cell_np[owner])
+        shift64 = np.einsum("ek,ekl->el", img.astype(np.float64), cell_np[batch_np[src]])
     dist = np.linalg.norm(pos64[dst] - pos64[src] + shift64, axis=1)
     keep = dist < cutoff
     src, dst, img, shift64, dist = src[keep], dst[keep], img[keep], shift64[keep], dist[keep]
@@ -193,14 +194,22 @@ def radius_graph(pos, cutoff, batch=None, *, cell=None, pbc=None, max_neighbors=
     if max_neighbors is not None:
         src, dst, img, shift64 = _keep_nearest(src, dst, img, shift64, dist, int(max_neighbors), num_atoms)
 
-    order = np.lexsort((img[:, 2], img[:, 1], img[:, 0], src, dst))
+    # One integer key sorts by target then source; images break the remaining ties.
+    pair_key = dst * max(num_atoms, 1) + src
+    order = np.argsort(pair_key, kind="stable") if cell_np is None else np.lexsort((_image_code(img), pair_key))
     edge_index = torch.from_numpy(np.stack([src[order], dst[order]])).to(pos.device)
     edge_shift = torch.from_numpy(shift64[order]).to(device=pos.device, dtype=pos.dtype)
     return edge_index, edge_shift
 
 
+def _image_code(img):
+    """One int64 per image triple, ordered like (n0, n1, n2); image counts stay far below 2^20."""
+    shifted = img + (1 << 20)
+    return (shifted[:, 0] << 42) | (shifted[:, 1] << 21) | shifted[:, 2]
+
+
 def _keep_nearest(src, dst, img, shift, dist, k, num_atoms):
-    order = np.lexsort((img[:, 2], img[:, 1], img[:, 0], src, dist, dst))
+    order = np.lexsort((_image_code(img), src, dist, dst))
     counts = np.bincount(dst, minlength=num_atoms)
     first = np.concatenate([[0], np.cumsum(counts)[:-1]])
     rank = np.arange(len(order)) - first[dst[order]]

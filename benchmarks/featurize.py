@@ -1,0 +1,171 @@
+"""Featurizer benchmarks: geognn beside DScribe, vesin, matscipy and ASE in one run.
+
+Prints one JSON line per measurement (median of --repeats, seconds) and never
+asserts on time. Full-size run (as in benchmarks/RESULTS.md):
+
+    .venv/bin/python benchmarks/featurize.py --n-molecules 10000 --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import time
+
+import numpy as np
+import torch
+
+
+def timed(fn, repeats):
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+def emit(suite, impl, n_items, item, median_s, min_s, **extra):
+    print(json.dumps({
+        "suite": suite, "impl": impl, "n": n_items, "item": item,
+        "median_s": round(median_s, 6), "min_s": round(min_s, 6),
+        "per_item_us": round(1e6 * median_s / n_items, 3), "items_per_s": round(n_items / median_s, 1), **extra,
+    }), flush=True)
+
+
+def load_qm9(n, sample, seed=0):
+    from geognn.data import iter_qm9_rows
+    from geognn.data.qm9_source import QM9_NUM_MOLECULES
+
+    if sample == "first":
+        return list(iter_qm9_rows(n))
+    wanted = set(np.random.default_rng(seed).choice(QM9_NUM_MOLECULES, size=n, replace=False).tolist())
+    return [r for k, r in enumerate(iter_qm9_rows()) if k in wanted]
+
+
+def coulomb_suite(rows, repeats):
+    import ase
+    from dscribe.descriptors import CoulombMatrix as DScribeCM
+
+    from geognn.featurize import CoulombMatrix
+
+    n = len(rows)
+    atoms = [ase.Atoms(numbers=r.z, positions=r.pos) for r in rows]
+    z = torch.from_numpy(np.concatenate([r.z for r in rows]))
+    pos = torch.from_numpy(np.concatenate([r.pos for r in rows]))
+    batch = torch.repeat_interleave(torch.arange(n), torch.tensor([len(r.z) for r in rows]))
+    ours = CoulombMatrix(29, permutation="sorted_l2")
+    theirs = DScribeCM(n_atoms_max=29, permutation="sorted_l2")
+    ours.create(atoms[:5])  # warm-up of lazy initialisation on both sides
+    theirs.create(atoms[:5])
+    cases = [
+        ("geognn tensors float64", lambda: ours(z, pos, batch)),
+        ("geognn tensors float32", lambda: ours(z, pos.float(), batch)),
+        ("geognn create(list of Atoms)", lambda: ours.create(atoms)),
+        ("dscribe n_jobs=1", lambda: theirs.create(atoms, n_jobs=1)),
+        ("dscribe n_jobs=2", lambda: theirs.create(atoms, n_jobs=2)),
+    ]
+    for impl, fn in cases:
+        emit("coulomb_matrix sorted_l2 n_atoms_max=29", impl, n, "molecule", *timed(fn, repeats))
+
+
+def molecule_graph_suite(rows, repeats, cutoff, ase_limit):
+    import vesin
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list as ase_neighbor_list
+    from matscipy.neighbours import neighbour_list as matscipy_neighbour_list
+
+    from geognn.featurize import radius_graph
+
+    n = len(rows)
+    pos = torch.from_numpy(np.concatenate([r.pos for r in rows]))
+    batch = torch.repeat_interleave(torch.arange(n), torch.tensor([len(r.z) for r in rows]))
+    box = np.zeros((3, 3))
+    n_threads = torch.get_num_threads()
+    suite = f"radius_graph QM9 molecules cutoff={cutoff}"
+    num_edges = radius_graph(pos, cutoff, batch)[0].shape[1]
+
+    def geognn_batches_of(size):
+        def run():
+            for first in range(0, n, size):
+                mask = (batch >= first) & (batch < first + size)
+                radius_graph(pos[mask], cutoff, batch[mask] - first)
+        return run
+
+    def vesin_each():
+        nl = vesin.NeighborList(cutoff=cutoff, full_list=True, n_threads=n_threads)
+        for r in rows:
+            nl.compute(r.pos, box, False, "ijS")
+
+    def matscipy_each():
+        for r in rows:
+            span = np.ptp(r.pos, axis=0) + 2 * cutoff + 1.0
+            matscipy_neighbour_list("ijS", positions=r.pos - r.pos.min(0) + cutoff, cell=np.diag(span),
+                                    pbc=[False] * 3, cutoff=cutoff)
+
+    emit(suite, "geognn radius_graph (all in one call)", n, "molecule",
+         *timed(lambda: radius_graph(pos, cutoff, batch), repeats), edges=num_edges)
+    # A training loader builds graphs per batch; batch extraction is included.
+    emit(suite, "geognn radius_graph (batches of 100)", n, "molecule", *timed(geognn_batches_of(100), repeats))
+    emit(suite, "vesin (one call per molecule)", n, "molecule", *timed(vesin_each, repeats))
+    emit(suite, "matscipy (one call per molecule)", n, "molecule", *timed(matscipy_each, repeats))
+    few = [Atoms(numbers=r.z, positions=r.pos) for r in rows[:ase_limit]]
+    emit(suite, "ase.neighborlist (one call per molecule)", len(few), "molecule",
+         *timed(lambda: [ase_neighbor_list("ijS", a, cutoff) for a in few], max(1, repeats // 2)))
+
+
+def periodic_suite(n_atoms, repeats, cutoff):
+    import vesin
+    from ase import Atoms
+    from ase.neighborlist import neighbor_list as ase_neighbor_list
+    from matscipy.neighbours import neighbour_list as matscipy_neighbour_list
+
+    from geognn.featurize import radius_graph
+
+    # A skewed cell at liquid-water-like atom density (0.1 Å^-3).
+    length = (n_atoms / 0.1) ** (1 / 3)
+    cell = np.array([[length, 0, 0], [0.2 * length, length, 0], [0.1 * length, 0.1 * length, length]])
+    frac = np.random.default_rng(0).random((n_atoms, 3))
+    points = frac @ cell
+    pos, cell_t = torch.from_numpy(points), torch.from_numpy(cell)
+    suite = f"radius_graph periodic {n_atoms} atoms cutoff={cutoff}"
+    atoms = Atoms(numbers=np.ones(n_atoms, int), positions=points, cell=cell, pbc=True)
+    nl = vesin.NeighborList(cutoff=cutoff, full_list=True, n_threads=torch.get_num_threads())
+    num_edges = radius_graph(pos, cutoff, cell=cell_t)[0].shape[1]
+    emit(suite, "geognn radius_graph", n_atoms, "atom", *timed(lambda: radius_graph(pos, cutoff, cell=cell_t), repeats),
+         edges=num_edges)
+    emit(suite, "vesin", n_atoms, "atom", *timed(lambda: nl.compute(points, cell, True, "ijS"), repeats))
+    emit(suite, "matscipy", n_atoms, "atom",
+         *timed(lambda: matscipy_neighbour_list("ijS", positions=points, cell=cell, pbc=[True] * 3, cutoff=cutoff), repeats))
+    emit(suite, "ase.neighborlist", n_atoms, "atom", *timed(lambda: ase_neighbor_list("ijS", atoms, cutoff), 1))
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n-molecules", type=int, default=10_000)
+    parser.add_argument("--sample", choices=("first", "random"), default="first")
+    parser.add_argument("--periodic-atoms", type=int, default=10_000)
+    parser.add_argument("--cutoff", type=float, default=5.0)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ase-molecules", type=int, default=1000, help="ASE is slow: time it on this many molecules")
+    parser.add_argument("--only", choices=("coulomb", "molecules", "periodic"), action="append")
+    args = parser.parse_args(argv)
+    # Before any parallel op: the OpenMP pool size is fixed at its first use.
+    torch.set_num_threads(args.threads)
+    print(json.dumps({"suite": "featurize", "machine": platform.processor() or platform.machine(),
+                      "threads": args.threads, "torch": torch.__version__, "args": vars(args)}), flush=True)
+    only = set(args.only or ("coulomb", "molecules", "periodic"))
+    rows = load_qm9(args.n_molecules, args.sample) if only & {"coulomb", "molecules"} else []
+    if "coulomb" in only:
+        coulomb_suite(rows, args.repeats)
+    if "molecules" in only:
+        molecule_graph_suite(rows, args.repeats, args.cutoff, min(args.ase_molecules, len(rows)))
+    if "periodic" in only:
+        periodic_suite(args.periodic_atoms, args.repeats, args.cutoff)
+
+
+if __name__ == "__main__":
+    main()
