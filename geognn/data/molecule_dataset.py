@@ -18,7 +18,6 @@ from geognn.data.atomic_io import default_cache_dir
 from geognn.data.packed import PackedMolecules
 from geognn.data.splits import Size, Split, random_split, scaffold_split
 from geognn.data.tensor_cache import load_tensors, save_tensors
-from geognn.featurize import io
 
 MOLECULE_CACHE_VERSION = 1
 _FORMATS = {".csv": "csv", ".sdf": "sdf", ".sd": "sdf", ".xyz": "extxyz", ".extxyz": "extxyz"}
@@ -133,6 +132,9 @@ def _split_lines(text: str, n: int) -> list[str]:
 
 
 def _read(path: Path, fmt: str, smiles_column: str, on_error: str, seed: int):
+    # Imported here: geognn.featurize loads RDKit and ASE, which QM9 and KG users do not need.
+    from geognn.featurize import io
+
     if fmt == "csv":
         return io.read_smiles(path, column=smiles_column, embed=True, seed=seed, on_error=on_error)
     if fmt == "sdf":
