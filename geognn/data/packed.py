@@ -68,14 +68,15 @@ class PackedMolecules(Dataset):
         for key, values in strings.items():
             if len(values) != n:
                 raise ValueError(f"{len(values)} values of {key!r} for {n} molecules")
-        self.z, self.pos, self.atom_ptr, self.y = z, pos, atom_ptr, y
-        self.strings, self.idx = strings, idx
-        self.forces, self.cell, self.pbc = forces, cell, pbc
+        # Packed storage of every molecule; the public properties below respect views.
+        self._z, self._pos, self._atom_ptr, self._y = z, pos, atom_ptr, y
+        self.strings, self._idx = strings, idx
+        self._forces, self._cell, self._pbc = forces, cell, pbc
         self.transform = transform
         self._indices: torch.Tensor | None = None
 
     def __len__(self) -> int:
-        return self.atom_ptr.numel() - 1 if self._indices is None else self._indices.numel()
+        return self._atom_ptr.numel() - 1 if self._indices is None else self._indices.numel()
 
     def __getitem__(self, key):
         if isinstance(key, slice) or (torch.is_tensor(key) and key.dim() > 0):
@@ -99,18 +100,18 @@ class PackedMolecules(Dataset):
     def get(self, i: int) -> Data:
         """The ``i``-th molecule as a ``Data`` (after the transform, if any)."""
         j = self.storage_index(i)
-        start, stop = int(self.atom_ptr[j]), int(self.atom_ptr[j + 1])
-        data = Data(z=self.z[start:stop], pos=self.pos[start:stop], idx=self.idx[j : j + 1])
-        if self.y is not None:
-            data.y = self.y[j : j + 1]
+        start, stop = int(self._atom_ptr[j]), int(self._atom_ptr[j + 1])
+        data = Data(z=self._z[start:stop], pos=self._pos[start:stop], idx=self._idx[j : j + 1])
+        if self._y is not None:
+            data.y = self._y[j : j + 1]
         for key, values in self.strings.items():
             data[key] = values[j]
-        if self.forces is not None:
-            data.forces = self.forces[start:stop]
-        if self.cell is not None:
-            data.cell = self.cell[j : j + 1]
-        if self.pbc is not None:
-            data.pbc = self.pbc[j : j + 1]
+        if self._forces is not None:
+            data.forces = self._forces[start:stop]
+        if self._cell is not None:
+            data.cell = self._cell[j : j + 1]
+        if self._pbc is not None:
+            data.pbc = self._pbc[j : j + 1]
         return data if self.transform is None else self.transform(data)
 
     def index_select(self, key) -> "PackedMolecules":
@@ -134,11 +135,73 @@ class PackedMolecules(Dataset):
         view._indices = chosen
         return view
 
+    # --- whole-view tensors (for statistics, splits, atom references) ---------
     @property
     def num_atoms(self) -> torch.Tensor:
         """(len(self),) int64 number of atoms of each molecule of this view."""
-        counts = self.atom_ptr[1:] - self.atom_ptr[:-1]
+        counts = self._atom_ptr[1:] - self._atom_ptr[:-1]
         return counts if self._indices is None else counts[self._indices]
+
+    @property
+    def atom_ptr(self) -> torch.Tensor:
+        """(len(self) + 1,) int64 offsets of this view's molecules in :attr:`z` / :attr:`pos`."""
+        if self._indices is None:
+            return self._atom_ptr
+        return torch.cat([torch.zeros(1, dtype=torch.int64), torch.cumsum(self.num_atoms, 0)])
+
+    @property
+    def batch(self) -> torch.Tensor:
+        """(n_atoms,) int64 molecule (position in this view) of each atom of :attr:`z`."""
+        return torch.repeat_interleave(torch.arange(len(self)), self.num_atoms)
+
+    @property
+    def z(self) -> torch.Tensor:
+        """(n_atoms,) int64 atomic numbers of this view's molecules, concatenated."""
+        return self._per_atom(self._z)
+
+    @property
+    def pos(self) -> torch.Tensor:
+        """(n_atoms, 3) float32 positions (Å) of this view's molecules, concatenated."""
+        return self._per_atom(self._pos)
+
+    @property
+    def forces(self) -> torch.Tensor | None:
+        """(n_atoms, 3) float32 forces (eV/Å) of this view's molecules, or ``None``."""
+        return None if self._forces is None else self._per_atom(self._forces)
+
+    @property
+    def y(self) -> torch.Tensor | None:
+        """(len(self), n_targets) float32 targets of this view's molecules, or ``None``."""
+        return self._per_molecule(self._y)
+
+    @property
+    def idx(self) -> torch.Tensor:
+        """(len(self),) int64 source index of each molecule of this view."""
+        return self._per_molecule(self._idx)
+
+    @property
+    def cell(self) -> torch.Tensor | None:
+        """(len(self), 3, 3) float32 cells (Å) of this view's molecules, or ``None``."""
+        return self._per_molecule(self._cell)
+
+    @property
+    def pbc(self) -> torch.Tensor | None:
+        """(len(self), 3) bool periodic directions of this view's molecules, or ``None``."""
+        return self._per_molecule(self._pbc)
+
+    def _per_molecule(self, values: torch.Tensor | None) -> torch.Tensor | None:
+        if values is None or self._indices is None:
+            return values
+        return values[self._indices]
+
+    def _per_atom(self, values: torch.Tensor) -> torch.Tensor:
+        if self._indices is None:
+            return values
+        counts = self.num_atoms
+        starts = self._atom_ptr[self._indices]
+        # Atom k of the view is atom (start of its molecule) + (its rank within the molecule).
+        offsets = torch.arange(int(counts.sum())) - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
+        return values[torch.repeat_interleave(starts, counts) + offsets]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({len(self)})"

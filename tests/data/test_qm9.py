@@ -153,3 +153,16 @@ def test_pyg_loader_batches_molecules_with_one_target_row_each(cache):
     assert batch.y.shape == (4, 2) and batch.num_graphs == 4
     assert batch.z.numel() == int(data.num_atoms[:4].sum())
     assert batch.smiles == ["C", "N", "O", "C#C"] and batch.idx.tolist() == [1, 2, 3, 4]
+
+
+def test_tensors_of_a_view_cover_only_its_molecules(cache):
+    data = QM9(["U0", "gap"], root=cache, limit=10)
+    view = data[torch.tensor([9, 0, 4])]
+    items = [data[9], data[0], data[4]]
+    assert torch.equal(view.y, torch.cat([m.y for m in items]))
+    assert torch.equal(view.z, torch.cat([m.z for m in items]))
+    assert torch.equal(view.pos, torch.cat([m.pos for m in items]))
+    assert view.idx.tolist() == [10, 1, 5]
+    assert view.atom_ptr.tolist() == [0, items[0].num_nodes, items[0].num_nodes + 5, view.z.numel()]
+    assert view.batch.bincount().tolist() == [m.num_nodes for m in items]
+    assert data.y.shape == (10, 2) and torch.equal(data.z, data._z)
