@@ -1,0 +1,227 @@
+"""SchNet training throughput: geognn beside PyTorch Geometric and SchNetPack, in one run.
+
+    python benchmarks/models.py                          # 2000 random QM9 molecules, batches of 100, 2 threads
+    python benchmarks/models.py --molecules 200 --batches 2 --hidden 16 --interactions 1   # quick check
+
+Every (library, setting) runs in its own subprocess, because
+``torch.set_flush_denormal(True)`` only takes effect when it is called before
+the OpenMP pool exists (PEERS.md). Settings: "default" (nothing set) and
+"flush" (flush-to-zero of float32 subnormals set first thing). geognn is
+measured with its defaults; its Gaussian basis zeroes values below 1e-30, so
+it needs no flag. Each library gets the same molecules and the same
+precomputed radius graph (cutoff 5 Å); the step timed is forward + backward
+of the MSE on standardised U0 (no optimizer step), as in PEERS.md; edge
+lengths are computed inside each model's forward. A missing peer prints a
+"skipped" line and the run goes on. One JSON line per measurement (medians
+over the timed batches after one warm-up batch); never asserts on time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+LIBRARIES = ("geognn", "pyg", "schnetpack")
+SETTINGS = ("default", "flush")
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--molecules", type=int, default=2000, help="QM9 molecules drawn (default: 2000)")
+    p.add_argument("--sample", choices=["random", "first"], default="random",
+                   help="random: drawn from all of QM9 with seed 0; first: the first N (default: random)")
+    p.add_argument("--batch-size", type=int, default=100, help="molecules per batch (default: 100)")
+    p.add_argument("--batches", type=int, default=10, help="timed batches after one warm-up (default: 10)")
+    p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: 2)")
+    p.add_argument("--hidden", type=int, default=128, help="hidden channels = filters (default: 128)")
+    p.add_argument("--interactions", type=int, default=6, help="interaction blocks (default: 6)")
+    p.add_argument("--rbf", type=int, default=50, help="Gaussian basis size (default: 50)")
+    p.add_argument("--cutoff", type=float, default=5.0, help="cutoff in Å (default: 5.0)")
+    p.add_argument("--libraries", default=",".join(LIBRARIES), help="comma-separated subset of " + ",".join(LIBRARIES))
+    p.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated subset of " + ",".join(SETTINGS))
+    p.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
+    p.add_argument("--setting", choices=SETTINGS, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+# --- worker side ------------------------------------------------------------------
+def load_batches(args):
+    """Lists of per-batch tensors: z, pos, batch, edge_index, y (standardised U0)."""
+    import numpy as np
+    import torch
+
+    from geognn.data import QM9
+    from geognn.featurize import radius_graph
+
+    dataset = QM9("U0", limit=args.molecules if args.sample == "first" else None, progress=False)
+    if args.sample == "first":
+        idx = np.arange(args.molecules)
+    else:
+        idx = np.random.default_rng(0).choice(len(dataset), size=args.molecules, replace=False)
+    mols = [dataset[int(i)] for i in idx]
+    y = torch.cat([m.y for m in mols]).reshape(-1)
+    y = (y - y.mean()) / y.std()
+    batches = []
+    for start in range(0, len(mols), args.batch_size):
+        chunk = mols[start:start + args.batch_size]
+        z = torch.cat([m.z for m in chunk])
+        pos = torch.cat([m.pos for m in chunk])
+        batch = torch.repeat_interleave(torch.arange(len(chunk)), torch.tensor([len(m.z) for m in chunk]))
+        edge_index, _ = radius_graph(pos, args.cutoff, batch)
+        batches.append({"z": z, "pos": pos, "batch": batch, "edge_index": edge_index,
+                        "y": y[start:start + len(chunk)].clone(), "num_graphs": len(chunk)})
+    return batches
+
+
+def build_geognn(args):
+    from torch_geometric.data import Data
+
+    from geognn.models import SchNet
+
+    model = SchNet(args.hidden, args.hidden, args.interactions, args.rbf, args.cutoff)
+
+    def run(b):
+        data = Data(z=b["z"], pos=b["pos"], batch=b["batch"], edge_index=b["edge_index"])
+        data.num_graphs = b["num_graphs"]
+        return model(data)["y"].reshape(-1)
+
+    return model, run
+
+
+def build_pyg(args):
+    from torch_geometric.nn.models import SchNet
+
+    current = {}
+
+    def interaction_graph(pos, batch):
+        # The precomputed graph (pyg-lib's radius_graph is not on PyPI); lengths from pos, in forward.
+        edge_index = current["edge_index"]
+        return edge_index, (pos[edge_index[0]] - pos[edge_index[1]]).norm(dim=-1)
+
+    model = SchNet(args.hidden, args.hidden, args.interactions, args.rbf, args.cutoff,
+                   interaction_graph=interaction_graph)
+
+    def run(b):
+        current["edge_index"] = b["edge_index"]
+        return model(b["z"], b["pos"], b["batch"]).reshape(-1)
+
+    return model, run
+
+
+def build_schnetpack(args):
+    import torch
+    import torch.utils.data.dataloader as dataloader
+
+    if not hasattr(dataloader, "T_co") and hasattr(dataloader, "_T_co"):
+        dataloader.T_co = dataloader._T_co  # schnetpack 2.1.1 imports the old name (PEERS.md)
+    import schnetpack as spk
+    import schnetpack.properties as props
+
+    representation = spk.representation.SchNet(
+        n_atom_basis=args.hidden, n_interactions=args.interactions,
+        radial_basis=spk.nn.GaussianRBF(n_rbf=args.rbf, cutoff=args.cutoff),
+        cutoff_fn=spk.nn.CosineCutoff(args.cutoff), n_filters=args.hidden,
+    )
+    model = spk.model.NeuralNetworkPotential(
+        representation=representation, input_modules=[spk.atomistic.PairwiseDistances()],
+        output_modules=[spk.atomistic.Atomwise(n_in=args.hidden, output_key="energy")],
+    )
+
+    def run(b):
+        # schnetpack pairs: idx_i is the centre, idx_j the neighbour; R_ij = R[j] - R[i] + offset.
+        inputs = {
+            props.Z: b["z"], props.R: b["pos"], props.idx_m: b["batch"],
+            props.idx_i: b["edge_index"][1], props.idx_j: b["edge_index"][0],
+            props.offsets: torch.zeros(b["edge_index"].shape[1], 3),
+            props.n_atoms: torch.bincount(b["batch"], minlength=b["num_graphs"]),
+        }
+        return model(inputs)["energy"].reshape(-1)
+
+    return model, run
+
+
+BUILDERS = {"geognn": build_geognn, "pyg": build_pyg, "schnetpack": build_schnetpack}
+
+
+def worker(args) -> None:
+    import torch
+
+    if args.setting == "flush":
+        torch.set_flush_denormal(True)  # before anything starts the OpenMP pool
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    try:
+        model, run = BUILDERS[args.worker](args)
+    except ImportError as err:
+        print(json.dumps({"suite": "models", "library": args.worker, "setting": args.setting,
+                          "skipped": f"{args.worker} is not installed here ({err}); install it to compare"}))
+        return
+    batches = load_batches(args)
+    times_fb, times_f = [], []
+    for k, b in enumerate(batches[: args.batches + 1]):
+        model.zero_grad(set_to_none=True)
+        t0 = time.perf_counter()
+        loss = torch.nn.functional.mse_loss(run(b), b["y"])
+        loss.backward()
+        t1 = time.perf_counter()
+        with torch.no_grad():
+            run(b)
+        t2 = time.perf_counter()
+        if k > 0:  # the first batch warms up allocators and the thread pool
+            times_fb.append(t1 - t0)
+            times_f.append(t2 - t1)
+    fb = statistics.median(times_fb) * 1e3
+    print(json.dumps({
+        "suite": "models", "library": args.worker, "setting": args.setting, "sample": args.sample,
+        "molecules": args.molecules, "batch_size": args.batch_size, "timed_batches": len(times_fb),
+        "edges_per_batch": round(statistics.mean(b["edge_index"].shape[1] for b in batches[1:args.batches + 1]), 1),
+        "params": sum(p.numel() for p in model.parameters()),
+        "fwd_bwd_ms": round(fb, 2), "fwd_bwd_ms_min": round(min(times_fb) * 1e3, 2),
+        "fwd_bwd_ms_max": round(max(times_fb) * 1e3, 2), "fwd_ms": round(statistics.median(times_f) * 1e3, 2),
+        "mol_per_s": round(args.batch_size / (fb / 1e3), 1), "threads": args.threads,
+        "torch": torch.__version__,
+    }), flush=True)
+
+
+# --- driver side ------------------------------------------------------------------
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.worker:
+        worker(args)
+        return 0
+    results = []
+    passthrough = [a for a in (argv if argv is not None else sys.argv[1:])
+                   if not a.startswith(("--libraries", "--settings"))]
+    for library in args.libraries.split(","):
+        for setting in args.settings.split(","):
+            cmd = [sys.executable, os.path.abspath(__file__), *passthrough, "--worker", library, "--setting", setting]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+            if proc.returncode != 0 or not lines:
+                lines = [json.dumps({"suite": "models", "library": library, "setting": setting,
+                                     "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]})]
+            for line in lines:
+                print(line, flush=True)
+                results.append(json.loads(line))
+    timed = [r for r in results if "fwd_bwd_ms" in r]
+    ours = [r for r in timed if r["library"] == "geognn" and r["setting"] == "default"]
+    peers = [r for r in timed if r["library"] != "geognn"]
+    if ours and peers:
+        best = {}
+        for r in peers:  # each peer at its faster setting
+            if r["library"] not in best or r["fwd_bwd_ms"] < best[r["library"]]["fwd_bwd_ms"]:
+                best[r["library"]] = r
+        fastest = min(best.values(), key=lambda r: r["fwd_bwd_ms"])
+        print(json.dumps({"suite": "models", "ratio": "geognn_default_vs_fastest_peer", "peer": fastest["library"],
+                          "peer_setting": fastest["setting"],
+                          "speedup": round(fastest["fwd_bwd_ms"] / ours[0]["fwd_bwd_ms"], 3)}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
