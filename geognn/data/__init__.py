@@ -8,7 +8,15 @@ from geognn.data.packed import PackedMolecules
 from geognn.data.qm9 import QM9, process_qm9
 from geognn.data.qm9_source import QM9Row, iter_qm9_rows, qm9_csv_paths
 from geognn.data.qm9_targets import HARTREE_TO_EV, QM9_TARGET_NAMES, QM9_TARGETS, qm9_atomref
-from geognn.data.splits import Split, load_split, murcko_scaffold, random_split, save_split, scaffold_split
+from geognn.data.splits import (
+    Split,
+    load_split,
+    murcko_scaffold,
+    random_split,
+    save_split,
+    scaffold_split,
+    split_info,
+)
 
 __all__ = [
     "BUNDLED_KG",
@@ -35,4 +43,5 @@ __all__ = [
     "read_triples",
     "save_split",
     "scaffold_split",
+    "split_info",
 ]

@@ -104,3 +104,10 @@ def test_a_scaffold_group_larger_than_any_part_goes_to_train():
     split = scaffold_split(smiles, (0.5, 0.25, 0.25))
     assert split.train.tolist() == [0, 1, 2, 3, 4]  # the five acyclic molecules
     assert sorted(split.valid.tolist() + split.test.tolist()) == [5, 6, 7]
+
+
+def test_split_info_returns_what_was_saved(tmp_path):
+    from geognn.data import split_info
+
+    random_split(30, (20, 5, None), seed=2).save(tmp_path / "s.json", n=30, seed=2, dataset="qm9")
+    assert split_info(tmp_path / "s.json") == {"n": 30, "seed": 2, "dataset": "qm9"}
