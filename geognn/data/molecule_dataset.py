@@ -95,7 +95,10 @@ class MoleculeDataset(PackedMolecules):
             # The readers warn about what they skip; a cached load repeats the count below.
             store = _process(self.path, self.format, targets, smiles_column, on_error, seed)
             if self.cache_path:
-                save_tensors(self.cache_path, store, metadata)
+                try:
+                    save_tensors(self.cache_path, store, metadata)
+                except OSError as err:  # a read-only cache must not stop the run
+                    warnings.warn(f"could not write the cache {self.cache_path}: {err}", stacklevel=2)
         self.target_names: list[str] = json.loads(store["target_names"])
         self.skipped: list[tuple[str, str]] = [tuple(s) for s in json.loads(store["skipped"])]
         if self.skipped and from_cache:

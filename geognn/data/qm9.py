@@ -8,6 +8,7 @@ atomization happens at load time, so switching targets never reprocesses.
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -95,7 +96,10 @@ class QM9(PackedMolecules):
         store = None if force_reload else load_tensors(self.cache_path, self._cache_metadata())
         if store is None:
             store = process_qm9(self.limit, progress=progress)
-            save_tensors(self.cache_path, store, self._cache_metadata())
+            try:
+                save_tensors(self.cache_path, store, self._cache_metadata())
+            except OSError as err:  # a read-only cache must not stop the run, only slow the next one
+                warnings.warn(f"could not write the QM9 cache {self.cache_path}: {err}", stacklevel=2)
 
         z = store["z"].long()
         atom_ptr = store["atom_ptr"]

@@ -115,3 +115,13 @@ def test_cache_directory_follows_the_environment(monkeypatch, tmp_path):
     assert default_cache_dir() == tmp_path / "xdg" / "geognn"
     monkeypatch.setenv("GEOGNN_CACHE", str(tmp_path / "env-root"))
     assert QM9("U0", limit=2).cache_path.parent == tmp_path / "env-root" / "qm9"
+
+
+def test_unwritable_cache_directory_only_warns(tmp_path, monkeypatch):
+    def refuse(*args, **kwargs):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr("geognn.data.qm9.save_tensors", refuse)
+    with pytest.warns(UserWarning, match="could not write the QM9 cache"):
+        data = QM9("U0", root=tmp_path, limit=3)
+    assert len(data) == 3
