@@ -1,9 +1,13 @@
 """Shared test configuration: the native build must be present when CI asks for it."""
 
 import os
+import tempfile
 
 import pytest
 import torch
+
+# Tests never touch the user's real cache (~/.cache/geognn): each session gets its own.
+os.environ["GEOGNN_CACHE"] = tempfile.mkdtemp(prefix="geognn-test-cache-")
 
 
 def pytest_sessionstart(session):
