@@ -168,6 +168,7 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=7, help="timed runs per variant after one warm-up (default 7)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     p.add_argument("--orders", default="random,sorted", help="index orders to run: random, sorted (default both)")
+    p.add_argument("--only", default="", help="run only variants whose name contains this text (default all)")
     p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-memory subprocesses")
     p.add_argument("--memory-probe", help=argparse.SUPPRESS)
     p.add_argument("--order", default="random", help=argparse.SUPPRESS)
@@ -187,7 +188,7 @@ def main(argv=None) -> int:
     results = {}
     for order in args.orders.split(","):
         for name, fn in variants(args, order).items():
-            if name.startswith("copy") and order != "random":
+            if (name.startswith("copy") and order != "random") or args.only not in name:
                 continue
             times = time_variant(fn, args.repeats)
             med = statistics.median(times)
@@ -204,6 +205,8 @@ def main(argv=None) -> int:
         if impl.startswith("geognn") or op == "copy":
             continue
         mine = results.get((f"{op}/{mode}/geognn", order))
+        if mine is None:
+            continue
         ratio = {"kind": "ratio", "op": op, "mode": mode, "order": order, "baseline": impl,
                  "speedup": round(row["median_ms"] / mine["median_ms"], 2)}
         if "peak_extra_MB" in row and "peak_extra_MB" in mine and mine["peak_extra_MB"] > 0:

@@ -27,6 +27,14 @@ std::tuple<Tensor, Tensor> call_segment_reduce(const Tensor& src, const OptTenso
   return op.call(src, perm, indptr, reduce);
 }
 
+std::tuple<Tensor, Tensor> call_scatter_reduce(const Tensor& src, const Tensor& index, int64_t num_rows,
+                                               c10::string_view reduce) {
+  static auto op = c10::Dispatcher::singleton()
+                       .findSchemaOrThrow("geognn::scatter_reduce", "")
+                       .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, int64_t, c10::string_view)>();
+  return op.call(src, index, num_rows, reduce);
+}
+
 Tensor call_segment_broadcast(const Tensor& grad, const OptTensor& perm, const Tensor& indptr, int64_t num_rows,
                               bool mean) {
   static auto op = c10::Dispatcher::singleton()
@@ -90,6 +98,43 @@ class SegmentReduceFn : public torch::autograd::Function<SegmentReduceFn> {
                                         rows, kind == ReduceKind::Mean);
     } else {
       grad_src = call_arg_scatter(grads[0], ctx->saved_data["arg"].toTensor(), rows);
+    }
+    return {grad_src, Tensor(), Tensor(), Tensor()};
+  }
+};
+
+class ScatterReduceFn : public torch::autograd::Function<ScatterReduceFn> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const Tensor& src, const Tensor& index, int64_t num_rows,
+                               c10::string_view reduce) {
+    Tensor out, arg;
+    {
+      at::AutoDispatchBelowADInplaceOrView guard;
+      std::tie(out, arg) = call_scatter_reduce(src, index, num_rows, reduce);
+    }
+    ctx->saved_data["index"] = index;
+    ctx->saved_data["arg"] = arg;
+    ctx->saved_data["reduce"] = std::string(reduce);
+    ctx->saved_data["num_rows"] = num_rows;
+    ctx->saved_data["rows"] = src.size(0);
+    ctx->mark_non_differentiable({arg});
+    return {out, arg};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const ReduceKind kind = parse_reduce(ctx->saved_data["reduce"].toStringRef());
+    const Tensor index = ctx->saved_data["index"].toTensor();
+    const Tensor& g = grads[0];
+    Tensor grad_src;
+    // A gather: each source row reads its target's gradient (sequential writes,
+    // and built from differentiable ATen ops, so double backward works).
+    if (kind == ReduceKind::Sum) {
+      grad_src = at::index_select(g, 0, index);
+    } else if (kind == ReduceKind::Mean) {
+      const Tensor count = at::bincount(index, {}, ctx->saved_data["num_rows"].toInt()).clamp_min(1).to(g.scalar_type());
+      grad_src = at::index_select(g / count.unsqueeze(1), 0, index);
+    } else {
+      grad_src = call_arg_scatter(g, ctx->saved_data["arg"].toTensor(), ctx->saved_data["rows"].toInt());
     }
     return {grad_src, Tensor(), Tensor(), Tensor()};
   }
@@ -217,6 +262,12 @@ std::tuple<Tensor, Tensor> segment_reduce_autograd(const Tensor& src, const OptT
   return {r[0], r[1]};
 }
 
+std::tuple<Tensor, Tensor> scatter_reduce_autograd(const Tensor& src, const Tensor& index, int64_t num_rows,
+                                                   c10::string_view reduce) {
+  auto r = ScatterReduceFn::apply(src, index, num_rows, reduce);
+  return {r[0], r[1]};
+}
+
 Tensor segment_broadcast_autograd(const Tensor& grad, const OptTensor& perm, const Tensor& indptr, int64_t num_rows,
                                   bool mean) {
   return SegmentBroadcastFn::apply(grad, perm, indptr, num_rows, mean);
@@ -244,6 +295,7 @@ TORCH_LIBRARY(geognn, m) {
   m.set_python_module("geognn.ops._fake");
   m.def("csr(Tensor index, int num_rows) -> (Tensor perm, Tensor indptr)");
   m.def("segment_reduce(Tensor src, Tensor? perm, Tensor indptr, str reduce) -> (Tensor out, Tensor arg)");
+  m.def("scatter_reduce(Tensor src, Tensor index, int num_rows, str reduce) -> (Tensor out, Tensor arg)");
   m.def("segment_broadcast(Tensor grad, Tensor? perm, Tensor indptr, int num_rows, bool mean) -> Tensor");
   m.def("arg_scatter(Tensor grad, Tensor arg, int num_rows) -> Tensor");
   m.def(
@@ -256,6 +308,7 @@ TORCH_LIBRARY(geognn, m) {
 
 TORCH_LIBRARY_IMPL(geognn, Autograd, m) {
   m.impl("segment_reduce", &segment_reduce_autograd);
+  m.impl("scatter_reduce", &scatter_reduce_autograd);
   m.impl("segment_broadcast", &segment_broadcast_autograd);
   m.impl("arg_scatter", &arg_scatter_autograd);
   m.impl("message_sum", &message_sum_autograd);

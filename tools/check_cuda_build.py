@@ -13,7 +13,7 @@ import sys
 
 import torch
 
-OPS = ("csr", "segment_reduce", "segment_broadcast", "arg_scatter", "message_sum", "edge_product")
+OPS = ("csr", "scatter_reduce", "segment_reduce", "segment_broadcast", "arg_scatter", "message_sum", "edge_product")
 DIFFERENTIABLE = OPS[1:]  # csr maps integers to integers
 REQUIRED_ARCHS = ("sm_80", "sm_90")
 

@@ -22,6 +22,13 @@ def _segment_reduce(src, perm, indptr, reduce):
     return src.new_empty((n, f)), indptr.new_empty(arg_shape)
 
 
+@torch.library.register_fake("geognn::scatter_reduce")
+def _scatter_reduce(src, index, num_rows, reduce):
+    f = src.shape[1]
+    arg_shape = (num_rows, f) if reduce in _ARG_REDUCTIONS else (0, 0)
+    return src.new_empty((num_rows, f)), index.new_empty(arg_shape)
+
+
 @torch.library.register_fake("geognn::segment_broadcast")
 def _segment_broadcast(grad, perm, indptr, num_rows, mean):
     return grad.new_empty((num_rows, grad.shape[1]))

@@ -32,7 +32,7 @@ else:
                 f"pure-PyTorch fallback: {err}. Rebuild it with `make install` (or `pip install -e .`)."
             ) from err
 
-OPS = ("csr", "segment_reduce", "segment_broadcast", "arg_scatter", "message_sum", "edge_product")
+OPS = ("csr", "scatter_reduce", "segment_reduce", "segment_broadcast", "arg_scatter", "message_sum", "edge_product")
 
 
 def _has_kernels(dispatch_key: str) -> bool:

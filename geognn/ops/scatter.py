@@ -8,7 +8,6 @@ import torch
 
 from geognn.ops import _native
 from geognn.ops.checks import as_index, check_index_range, check_indptr, check_reduce, check_same_device, check_values
-from geognn.ops.csr import csr
 from geognn.ops.reference import scatter_reference, segment_reference
 
 
@@ -31,8 +30,9 @@ def scatter(src: torch.Tensor, index: torch.Tensor, dim_size: int | None = None,
     Returns:
         (N, *F) tensor, differentiable with respect to ``src``.
 
-    Deterministic on the CPU: entries are grouped by a stable counting sort and
-    each output row is reduced by one thread in input order.
+    Deterministic without atomics: on the CPU each thread owns a block of
+    output rows and reduces its entries in input order; on the GPU entries are
+    grouped by a stable sort first.
     """
     check_values(src, "src")
     index = as_index(index, "index")
@@ -48,8 +48,9 @@ def scatter(src: torch.Tensor, index: torch.Tensor, dim_size: int | None = None,
     if not _native.use_native(src):
         check_index_range(index, dim_size, "index")
         return scatter_reference(src, index, dim_size, reduce)
-    perm, indptr = csr(index, dim_size)
-    out, _ = torch.ops.geognn.segment_reduce(as_rows(src), perm, indptr, reduce)
+    if index.device.type != "cpu":  # the CPU kernel checks ranges in its own pass
+        check_index_range(index, dim_size, "index")
+    out, _ = torch.ops.geognn.scatter_reduce(as_rows(src), index, dim_size, reduce)
     return out.view(dim_size, *src.shape[1:])
 
 

@@ -29,6 +29,7 @@ def test_opcheck_every_op():
     for reduce in ("sum", "mean", "max", "min"):
         cases.append((torch.ops.geognn.segment_reduce.default, (src, g.dst_perm, g.dst_ptr, reduce)))
         cases.append((torch.ops.geognn.segment_reduce.default, (src, None, g.dst_ptr, reduce)))
+        cases.append((torch.ops.geognn.scatter_reduce.default, (src, g.dst, 7, reduce)))
     _, arg = torch.ops.geognn.segment_reduce(src.detach(), g.dst_perm, g.dst_ptr, "max")
     cases.append((torch.ops.geognn.arg_scatter.default, (torch.randn(6, 3, dtype=torch.float64, requires_grad=True), arg, 20)))
     for op, args in cases:

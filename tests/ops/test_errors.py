@@ -87,6 +87,10 @@ def test_native_kernel_checks_direct_calls_too():
         torch.ops.geognn.segment_reduce(torch.ones(2, 3), bad_perm, indptr, "sum")
     with pytest.raises(ValueError, match="reduce must be one of"):
         torch.ops.geognn.segment_reduce(torch.ones(2, 3), perm, indptr, "median")
+    with pytest.raises(IndexError, match="value 9 at position 1"):
+        torch.ops.geognn.scatter_reduce(torch.ones(2, 3), torch.tensor([0, 9]), 4, "sum")
+    with pytest.raises(IndexError, match="out of range"):
+        torch.ops.geognn.scatter_reduce(torch.ones(1, 3), torch.tensor([0]), 0, "max")
 
 
 @settings(max_examples=60, deadline=None)

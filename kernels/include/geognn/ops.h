@@ -30,6 +30,8 @@ std::tuple<Tensor, Tensor> segment_reduce_cpu(const Tensor& src, const std::opti
                                               const Tensor& indptr, c10::string_view reduce);
 Tensor segment_broadcast_cpu(const Tensor& grad, const std::optional<Tensor>& perm, const Tensor& indptr,
                              int64_t num_rows, bool mean);
+std::tuple<Tensor, Tensor> scatter_reduce_cpu(const Tensor& src, const Tensor& index, int64_t num_rows,
+                                              c10::string_view reduce);
 Tensor arg_scatter_cpu(const Tensor& grad, const Tensor& arg, int64_t num_rows);
 Tensor message_sum_cpu(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& dst,
                        const Tensor& dst_perm, const Tensor& dst_ptr, const Tensor& src_perm,
@@ -37,6 +39,11 @@ Tensor message_sum_cpu(const Tensor& x, const Tensor& w, const Tensor& src, cons
 Tensor edge_product_cpu(const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib,
                         const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm,
                         const Tensor& ib_ptr);
+
+// CUDA kernels that other CUDA kernels compose (defined in kernels/cuda).
+std::tuple<Tensor, Tensor> csr_cuda(const Tensor& index, int64_t num_rows);
+std::tuple<Tensor, Tensor> segment_reduce_cuda(const Tensor& src, const std::optional<Tensor>& perm,
+                                               const Tensor& indptr, c10::string_view reduce);
 
 // ---- shape rules, shared by Meta (fake tensors, torch.compile) and the kernels
 inline int64_t num_segments(const Tensor& indptr) { return indptr.size(0) - 1; }
