@@ -6,9 +6,11 @@ from the toolchain, never from whether a GPU is present at build time.
 """
 import glob
 import os
+import shutil
 import sys
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 
 import torch
 from torch.utils.cpp_extension import CUDA_HOME, BuildExtension, CppExtension, CUDAExtension
@@ -66,7 +68,20 @@ def _extension():
     )
 
 
+class BuildPyWithDatasets(build_py):
+    """Ships datasets/ (small bundled KG triples) inside the wheel as geognn/_datasets.
+
+    Editable installs read them from the checkout instead (geognn.data.kg finds both).
+    """
+
+    def run(self):
+        super().run()
+        if not getattr(self, "editable_mode", False):
+            shutil.copytree(os.path.join(ROOT, "datasets"), os.path.join(self.build_lib, "geognn", "_datasets"),
+                            dirs_exist_ok=True)
+
+
 setup(
     ext_modules=[_extension()],
-    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True), "build_py": BuildPyWithDatasets},
 )

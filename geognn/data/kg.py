@@ -23,10 +23,15 @@ _UNSEEN_POLICIES = ("drop", "keep", "raise")
 
 
 def bundled_datasets_dir() -> Path:
-    """The ``datasets/`` folder of the geognn source tree (or ``$GEOGNN_DATASETS``)."""
+    """Where the bundled triple files are: ``$GEOGNN_DATASETS``, else the copy an
+    installed wheel carries (``geognn/_datasets``), else the ``datasets/`` folder
+    of a source checkout (editable installs)."""
     explicit = os.environ.get(DATASETS_ENV)
     if explicit:
         return Path(explicit).expanduser()
+    installed = Path(__file__).resolve().parents[1] / "_datasets"
+    if installed.is_dir():
+        return installed
     return Path(__file__).resolve().parents[2] / "datasets"
 
 
