@@ -1,24 +1,38 @@
-"""Turning the training data a user names on the command line into graphs."""
+"""Turning the data a user names on the command line into graphs: QM9, or a file through MoleculeDataset."""
 
 from __future__ import annotations
 
+import math
+import warnings
 from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch_geometric.data import Data
 
-from geognn.cli.inputs import MoleculeRecord, Skipped, read_molecules
+from geognn.cli.inputs import TABLE_SUFFIXES, _check_columns
 
 # QM9 targets that are per-molecule properties rather than sums over atoms.
 INTENSIVE_QM9_TARGETS = {"mu", "homo", "lumo", "gap"}
 
 
-def attach_graph(data: Data, cutoff: float) -> Data:
-    """Adds ``edge_index`` (2, E) for pairs closer than ``cutoff`` Å (no PBC); done once, before training."""
+def attach_graph(data: Data, cutoff: float, periodic: bool = False) -> Data:
+    """Adds ``edge_index`` (2, E) for pairs closer than ``cutoff`` Å; done once, before training.
+
+    With ``periodic`` the molecule's ``cell``/``pbc`` are used and ``edge_shift``
+    (E, 3) Å is attached too (zeros for a molecule that is not periodic), so
+    that every molecule of one dataset batches together.
+    """
     from geognn.featurize import radius_graph
 
-    data.edge_index, _ = radius_graph(data.pos, cutoff)  # non-periodic: the shifts are all zero
+    if periodic:
+        cell = getattr(data, "cell", None)
+        pbc = getattr(data, "pbc", None)
+        data.edge_index, data.edge_shift = radius_graph(
+            data.pos, cutoff, cell=None if cell is None else cell.reshape(3, 3),
+            pbc=None if pbc is None else pbc.reshape(3))
+    else:
+        data.edge_index, _ = radius_graph(data.pos, cutoff)
     return data
 
 
@@ -43,49 +57,63 @@ def qm9_sets(targets: Sequence[str], sizes: tuple[int | None, int | None, int | 
     return make(split.train), make(split.valid), make(split.test), dataset.units, info
 
 
-def record_to_data(record: MoleculeRecord, targets: Sequence[str] = (), dtype=torch.float32) -> Data:
-    """A PyG ``Data`` (z, pos in Å, y (1, T), forces if present) from a read molecule."""
-    data = Data(z=torch.as_tensor(record.z, dtype=torch.long), pos=torch.as_tensor(record.pos, dtype=dtype))
-    if targets:
-        data.y = torch.tensor([[record.properties[t] for t in targets]], dtype=dtype)
-    if "forces" in record.properties:
-        data.forces = torch.as_tensor(record.properties["forces"], dtype=dtype)
-    data.identifier = record.identifier
+def molecule_to_data(molecule, dtype=torch.float32, periodic: bool = False) -> Data:
+    """A PyG ``Data`` (z, pos in Å, and cell/pbc when ``periodic``) from a read ``Molecule``."""
+    data = Data(z=torch.as_tensor(molecule.z, dtype=torch.long), pos=torch.as_tensor(molecule.pos, dtype=dtype))
+    if periodic:
+        cell = molecule.cell if molecule.cell is not None else torch.zeros(3, 3)
+        pbc = molecule.pbc if molecule.pbc is not None else torch.zeros(3, dtype=torch.bool)
+        data.cell = torch.as_tensor(cell, dtype=dtype).reshape(1, 3, 3)
+        data.pbc = torch.as_tensor(pbc, dtype=torch.bool).reshape(1, 3)
     return data
 
 
 def file_sets(path: Path, targets: Sequence[str], smiles_column: str, sizes, seed: int, cutoff: float,
               conformer_seed: int = 0):
-    """Train/validation/test lists from a user file; returns ``(train, val, test, skipped, info)``.
+    """Train/validation/test lists from a user file read by :class:`geognn.data.MoleculeDataset`.
 
+    Molecules that cannot be read, or lack a value for a target, are skipped.
     Without sizes the split is 80/10/10 %.
-    """
-    from geognn.data import random_split
 
-    records, skipped = read_molecules(path, smiles_column=smiles_column, property_columns=tuple(targets),
+    Returns:
+        ``(train, val, test, skipped, info)``; ``skipped`` holds ``SkippedRecord(where, reason)``.
+    """
+    from geognn.data import MoleculeDataset, random_split
+    from geognn.featurize.io import SkippedRecord
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"training file {path} does not exist; check --data")
+    if path.suffix.lower() in TABLE_SUFFIXES:
+        smiles_column = _check_columns(path, smiles_column, None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what is skipped is reported by the command
+        try:
+            dataset = MoleculeDataset(path, list(targets), smiles_column=smiles_column, on_error="skip",
                                       seed=conformer_seed)
-    if len(records) < 3:
-        raise ValueError(f"{path}: only {len(records)} usable molecules ({len(skipped)} skipped); need at least 3")
-    data = [attach_graph(record_to_data(r, targets), cutoff) for r in records]
+        except ValueError as err:
+            hint = "; name the target(s) with --target-column" if "no property" in str(err) else ""
+            raise ValueError(f"{err}{hint}") from None
+    skipped = [SkippedRecord(where, reason) for where, reason in dataset.skipped]
+    # An empty CSV cell is a missing label (NaN); the loss cannot use it, so the molecule is left out.
+    keep = []
+    for i, row in enumerate(dataset.y.tolist()):
+        missing = [t for t, v in zip(targets, row) if math.isnan(v)]
+        if missing:
+            skipped.append(SkippedRecord(dataset.strings["name"][i], f"no value for target(s) {missing}"))
+        else:
+            keep.append(i)
+    if len(keep) < 3:
+        raise ValueError(f"{path}: only {len(keep)} usable molecules ({len(skipped)} skipped); need at least 3")
+    periodic = dataset.cell is not None
+    data = [attach_graph(dataset[i], cutoff, periodic) for i in keep]
     n = len(data)
     n_train, n_val, n_test = sizes
     if n_train is None and n_val is None and n_test is None:
         n_val = max(1, n // 10)
         n_test = max(1, n // 10)
-        n_train = None
     split = random_split(n, (n_train, n_val, n_test), seed=seed)
     info = {"dataset": str(path), "split_seed": seed, "molecules": n, "skipped": len(skipped),
             "n_train": len(split.train), "n_val": len(split.valid), "n_test": len(split.test)}
     pick = lambda idx: [data[int(i)] for i in idx]  # noqa: E731
     return pick(split.train), pick(split.valid), pick(split.test), skipped, info
-
-
-def report_skipped(skipped: Sequence[Skipped], stream) -> None:
-    """Prints how many molecules were skipped and why (first 20)."""
-    if not skipped:
-        return
-    print(f"geognn: skipped {len(skipped)} molecule(s) that could not be read:", file=stream)
-    for item in skipped[:20]:
-        print(f"  {item.identifier}: {item.reason}", file=stream)
-    if len(skipped) > 20:
-        print(f"  ... and {len(skipped) - 20} more", file=stream)

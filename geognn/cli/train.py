@@ -32,9 +32,11 @@ def add_parser(subparsers) -> None:
     source.add_argument("--dataset", choices=["qm9"], help="built-in dataset: QM9 from the qm9pack package "
                         "(energies U0/U/H/G as atomization energies in eV)")
     source.add_argument("--data", type=Path, metavar="FILE",
-                        help="your own molecules: .csv (a SMILES column and target columns; conformers from "
+                        help="your own molecules, read by geognn.data.MoleculeDataset (processed once, cached "
+                             "in $GEOGNN_CACHE): .csv (a SMILES column and target columns; seeded conformers from "
                              "RDKit ETKDG+MMFF), .sdf (3D records with properties), .xyz/.extxyz (energy on the "
-                             "comment line or in a calculator block, optional per-atom forces in eV/Å)")
+                             "comment line or in a calculator block, optional per-atom forces in eV/Å). Molecules "
+                             "that cannot be read or lack a target value are reported and skipped")
     data.add_argument("--target", default="U0", help="QM9 target(s), comma-separated, from: mu (D), alpha "
                       "(Bohr^3), homo, lumo, gap, zpve, U0, U, H, G (eV), r2 (Bohr^2), Cv (cal/(mol K)) "
                       "(default: U0)")
@@ -86,7 +88,8 @@ def add_parser(subparsers) -> None:
 def run_train(args) -> int:
     import torch
 
-    from geognn.cli.datasets import default_readouts, file_sets, qm9_sets, report_skipped
+    from geognn.cli.datasets import default_readouts, file_sets, qm9_sets
+    from geognn.cli.inputs import report_skipped
     from geognn.models import build_model
     from geognn.train import Trainer, seed_everything
     from geognn.train.distributed import setup
@@ -101,7 +104,8 @@ def run_train(args) -> int:
                                                  progress=config.progress and ctx.is_main)
     else:
         if not args.target_column:
-            raise ValueError("--data needs --target-column (the column holding the target)")
+            raise ValueError("--data needs --target-column: the column / SDF property / extxyz key holding the "
+                             "target, e.g. --target-column energy")
         targets = [t.strip() for t in args.target_column.split(",") if t.strip()]
         train, val, test, skipped, info = file_sets(args.data, targets, args.smiles_column, sizes,
                                                     args.split_seed, args.cutoff, conformer_seed=config.seed)

@@ -110,7 +110,7 @@ def test_predict_sdf_and_xyz_agree_for_the_same_geometry(qm9_run, tmp_path, caps
     atoms = ase.Atoms(numbers=[a.GetAtomicNum() for a in mol.GetAtoms()], positions=mol.GetConformer().GetPositions())
     ase.io.write(str(xyz), atoms)
     status_sdf, rows_sdf, err = _predict(qm9_run / "best.pt", sdf, capsys)
-    assert status_sdf == 0 and len(rows_sdf) == 1 and "skipped 1" in err and "m.sdf#2" in err
+    assert status_sdf == 0 and len(rows_sdf) == 1 and "skipped 1" in err and "m.sdf:#1" in err
     status_xyz, rows_xyz, _ = _predict(qm9_run / "best.pt", xyz, capsys)
     assert status_xyz == 0
     assert float(rows_sdf[0]["U0 (eV)"]) == pytest.approx(float(rows_xyz[0]["U0 (eV)"]), abs=1e-4)
