@@ -1,4 +1,4 @@
-"""The ``geognn`` command: ``geognn train`` and ``geognn predict``."""
+"""The ``geognn`` command: ``train``, ``predict``, ``featurize`` and ``bench``."""
 
 from __future__ import annotations
 
@@ -17,10 +17,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geognn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    from geognn.cli import predict, train
+    from geognn.cli import bench, featurize, predict, train
 
     train.add_parser(subparsers)
     predict.add_parser(subparsers)
+    featurize.add_parser(subparsers)
+    bench.add_parser(subparsers)
     return parser
 
 

@@ -29,7 +29,7 @@ def test_every_option_of_every_command_has_help_with_its_default():
             assert "default" in action.help, f"{action.option_strings} does not state its default"
 
 
-@pytest.mark.parametrize("command", ["train", "predict"])
+@pytest.mark.parametrize("command", ["train", "predict", "featurize"])
 def test_help_mentions_units(command, capsys):
     with pytest.raises(SystemExit):
         main([command, "--help"])
@@ -153,3 +153,54 @@ def test_train_with_data_but_no_target_column_is_a_clear_error(tmp_path, capsys)
     path.write_text("smiles,e\nC,1.0\n")
     status = main(["train", "--data", str(path), "--out", str(tmp_path / "r")])
     assert status == 2 and "--target-column" in capsys.readouterr().err
+
+
+def test_train_on_a_csv_skips_bad_smiles_and_missing_targets_with_a_report(tmp_path, capsys):
+    smiles = ["C", "CC", "CCC", "CCCC", "CO", "CCO", "CCCO", "CN", "CCN", "O", "N", "C=O", "CC=O", "C#N"]
+    rows = [f"{s},{-1.0 * len(s)}" for s in smiles] + ["C(C,-3.0", "CCCCC,"]
+    path = tmp_path / "mols.csv"
+    path.write_text("smiles,energy\n" + "\n".join(rows) + "\n")
+    status = main(["train", "--data", str(path), "--target-column", "energy", "--epochs", "1",
+                   "--out", str(tmp_path / "run"), *TINY])
+    err = capsys.readouterr().err
+    assert status == 0
+    assert "skipped 2 molecule(s)" in err and "mols.csv:16" in err and "no value for target(s) ['energy']" in err
+    summary = json.loads((tmp_path / "run" / "metrics.json").read_text())
+    assert summary["info"]["molecules"] == len(smiles) and summary["info"]["skipped"] == 2
+
+
+def test_train_with_an_unknown_target_column_names_the_option(tmp_path, capsys):
+    path = tmp_path / "t.csv"
+    path.write_text("smiles,e\nC,1.0\nCC,2.0\nCCC,3.0\n")
+    status = main(["train", "--data", str(path), "--target-column", "energy", "--out", str(tmp_path / "r"), *TINY])
+    err = capsys.readouterr().err
+    assert status == 2 and "'energy'" in err and "--target-column" in err
+
+
+def test_predict_numeric_id_column_and_geometry_problems(qm9_run, tmp_path, capsys):
+    import ase
+    import ase.io
+
+    path = tmp_path / "ids.csv"
+    path.write_text("id,smiles\n7,C\n8,O\n")
+    status, rows, _ = _predict(qm9_run / "best.pt", path, capsys, "--id-column", "id", "--no-progress")
+    assert status == 0 and [r["id"] for r in rows] == ["7", "8"]
+    clash = ase.Atoms("CH4", positions=[[0, 0, 0], [0, 0, 0.01], [1, 0, 0], [0, 1, 0], [0, 0, 1]], info={"name": "clash"})
+    good = ase.Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]], info={"name": "h2"})
+    xyz = tmp_path / "two.xyz"
+    ase.io.write(str(xyz), [clash, good], format="extxyz")
+    status, rows, err = _predict(qm9_run / "best.pt", xyz, capsys)
+    assert status == 0 and [r["id"] for r in rows] == ["h2"]
+    assert "clash: atoms 0 and 1 are 0.010 Å apart" in err
+
+
+def test_predict_where_nothing_can_be_read_exits_non_zero(qm9_run, tmp_path, capsys):
+    path = tmp_path / "bad.smi"
+    path.write_text("C1CC\nxyz\n")
+    status, rows, err = _predict(qm9_run / "best.pt", path, capsys)
+    assert status == 1 and rows == [] and "no molecule could be predicted" in err
+
+
+def test_predict_missing_input_is_a_clear_error(qm9_run, tmp_path, capsys):
+    status = main(["predict", "--checkpoint", str(qm9_run / "best.pt"), "--input", str(tmp_path / "none.smi")])
+    assert status == 2 and "does not exist" in capsys.readouterr().err
