@@ -1,7 +1,8 @@
 """SchNet training throughput: geognn beside PyTorch Geometric and SchNetPack, in one run.
 
-    python benchmarks/models.py                          # 2000 random QM9 molecules, batches of 100, 2 threads
-    python benchmarks/models.py --molecules 200 --batches 2 --hidden 16 --interactions 1   # quick check
+    bash benchmarks/setup_peers.sh                                   # once: .venv-bench with PyG and SchNetPack
+    .venv-bench/bin/python benchmarks/models.py                      # 2000 random QM9 molecules, batches of 100
+    python benchmarks/models.py --molecules 200 --batches 2 --rounds 1 --hidden 16 --interactions 1  # quick check
 
 Every (library, setting) runs in its own subprocess, because
 ``torch.set_flush_denormal(True)`` only takes effect when it is called before
@@ -12,8 +13,16 @@ it needs no flag. Each library gets the same molecules and the same
 precomputed radius graph (cutoff 5 Å); the step timed is forward + backward
 of the MSE on standardised U0 (no optimizer step), as in PEERS.md; edge
 lengths are computed inside each model's forward. A missing peer prints a
-"skipped" line and the run goes on. One JSON line per measurement (medians
-over the timed batches after one warm-up batch); never asserts on time.
+"skipped" line and the run goes on.
+
+The machine is shared and its speed drifts, so the (library, setting)
+workers run in turns, ``--rounds`` times (A B C ... A B C ...), each timing
+``--batches`` batches after one warm-up batch; a measurement's figures are
+over all its rounds. One JSON line per measurement (median, min, max), then
+one ratio line per peer (geognn with its defaults against the peer's faster
+setting) and one against the fastest peer; never asserts on time. geognn is
+imported from this checkout (the repository goes first on sys.path), so the
+peers' virtual environment needs no geognn install, only its native build.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import subprocess
 import sys
 import time
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LIBRARIES = ("geognn", "pyg", "schnetpack")
 SETTINGS = ("default", "flush")
 
@@ -36,7 +46,9 @@ def parse_args(argv=None):
     p.add_argument("--sample", choices=["random", "first"], default="random",
                    help="random: drawn from all of QM9 with seed 0; first: the first N (default: random)")
     p.add_argument("--batch-size", type=int, default=100, help="molecules per batch (default: 100)")
-    p.add_argument("--batches", type=int, default=10, help="timed batches after one warm-up (default: 10)")
+    p.add_argument("--batches", type=int, default=5, help="timed batches per round, after one warm-up (default: 5)")
+    p.add_argument("--rounds", type=int, default=4,
+                   help="turns of all (library, setting) workers, interleaved (default: 4)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: 2)")
     p.add_argument("--hidden", type=int, default=128, help="hidden channels = filters (default: 128)")
     p.add_argument("--interactions", type=int, default=6, help="interaction blocks (default: 6)")
@@ -149,12 +161,14 @@ BUILDERS = {"geognn": build_geognn, "pyg": build_pyg, "schnetpack": build_schnet
 
 
 def worker(args) -> None:
+    """One (library, setting) in this process: prints one JSON line with every timed batch."""
     import torch
 
     if args.setting == "flush":
         torch.set_flush_denormal(True)  # before anything starts the OpenMP pool
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
+    sys.path.insert(0, REPO)  # geognn from this checkout
     try:
         model, run = BUILDERS[args.worker](args)
     except ImportError as err:
@@ -175,47 +189,71 @@ def worker(args) -> None:
         if k > 0:  # the first batch warms up allocators and the thread pool
             times_fb.append(t1 - t0)
             times_f.append(t2 - t1)
-    fb = statistics.median(times_fb) * 1e3
     print(json.dumps({
-        "suite": "models", "library": args.worker, "setting": args.setting, "sample": args.sample,
-        "molecules": args.molecules, "batch_size": args.batch_size, "timed_batches": len(times_fb),
-        "edges_per_batch": round(statistics.mean(b["edge_index"].shape[1] for b in batches[1:args.batches + 1]), 1),
+        "library": args.worker, "setting": args.setting,
+        "edges_per_batch": [b["edge_index"].shape[1] for b in batches[1:args.batches + 1]],
         "params": sum(p.numel() for p in model.parameters()),
-        "fwd_bwd_ms": round(fb, 2), "fwd_bwd_ms_min": round(min(times_fb) * 1e3, 2),
-        "fwd_bwd_ms_max": round(max(times_fb) * 1e3, 2), "fwd_ms": round(statistics.median(times_f) * 1e3, 2),
-        "mol_per_s": round(args.batch_size / (fb / 1e3), 1), "threads": args.threads,
-        "torch": torch.__version__,
+        "fwd_bwd_s": times_fb, "fwd_s": times_f, "torch": torch.__version__,
     }), flush=True)
 
 
 # --- driver side ------------------------------------------------------------------
+def summarize(args, library, setting, runs):
+    """One measurement line from the worker outputs of all rounds."""
+    fb = [t * 1e3 for r in runs for t in r["fwd_bwd_s"]]
+    fwd = [t * 1e3 for r in runs for t in r["fwd_s"]]
+    med = statistics.median(fb)
+    edges = runs[0]["edges_per_batch"]
+    return {
+        "suite": "models", "library": library, "setting": setting, "sample": args.sample,
+        "molecules": args.molecules, "batch_size": args.batch_size, "rounds": len(runs), "timed_batches": len(fb),
+        "edges_per_batch": round(statistics.mean(edges), 1), "params": runs[0]["params"],
+        "fwd_bwd_ms": round(med, 2), "fwd_bwd_ms_min": round(min(fb), 2), "fwd_bwd_ms_max": round(max(fb), 2),
+        "fwd_ms": round(statistics.median(fwd), 2), "mol_per_s": round(args.batch_size / (med / 1e3), 1),
+        "threads": args.threads, "torch": runs[0]["torch"], "load_avg_1min": round(os.getloadavg()[0], 2),
+    }
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     if args.worker:
         worker(args)
         return 0
-    results = []
     passthrough = [a for a in (argv if argv is not None else sys.argv[1:])
                    if not a.startswith(("--libraries", "--settings"))]
-    for library in args.libraries.split(","):
-        for setting in args.settings.split(","):
+    configs = [(lib, setting) for lib in args.libraries.split(",") for setting in args.settings.split(",")]
+    runs = {c: [] for c in configs}
+    done = {}  # configs that printed a skip or an error line
+    for _ in range(max(args.rounds, 1)):
+        for library, setting in configs:  # interleaved: one worker of each config per round
+            if (library, setting) in done:
+                continue
             cmd = [sys.executable, os.path.abspath(__file__), *passthrough, "--worker", library, "--setting", setting]
             proc = subprocess.run(cmd, capture_output=True, text=True)
-            lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
+            lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
             if proc.returncode != 0 or not lines:
-                lines = [json.dumps({"suite": "models", "library": library, "setting": setting,
-                                     "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]})]
-            for line in lines:
-                print(line, flush=True)
-                results.append(json.loads(line))
+                done[(library, setting)] = {"suite": "models", "library": library, "setting": setting,
+                                            "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
+            elif "skipped" in lines[0]:
+                done[(library, setting)] = lines[0]
+            else:
+                runs[(library, setting)].append(lines[0])
+    results = []
+    for config in configs:
+        line = summarize(args, *config, runs[config]) if runs[config] else done[config]
+        print(json.dumps(line), flush=True)
+        results.append(line)
     timed = [r for r in results if "fwd_bwd_ms" in r]
     ours = [r for r in timed if r["library"] == "geognn" and r["setting"] == "default"]
-    peers = [r for r in timed if r["library"] != "geognn"]
-    if ours and peers:
-        best = {}
-        for r in peers:  # each peer at its faster setting
-            if r["library"] not in best or r["fwd_bwd_ms"] < best[r["library"]]["fwd_bwd_ms"]:
-                best[r["library"]] = r
+    best = {}
+    for r in timed:  # each peer at its faster setting
+        if r["library"] != "geognn" and (r["library"] not in best or r["fwd_bwd_ms"] < best[r["library"]]["fwd_bwd_ms"]):
+            best[r["library"]] = r
+    if ours and best:
+        for peer in sorted(best.values(), key=lambda r: r["fwd_bwd_ms"]):
+            print(json.dumps({"suite": "models", "ratio": "geognn_default_vs_peer_faster_setting",
+                              "peer": peer["library"], "peer_setting": peer["setting"],
+                              "speedup": round(peer["fwd_bwd_ms"] / ours[0]["fwd_bwd_ms"], 3)}))
         fastest = min(best.values(), key=lambda r: r["fwd_bwd_ms"])
         print(json.dumps({"suite": "models", "ratio": "geognn_default_vs_fastest_peer", "peer": fastest["library"],
                           "peer_setting": fastest["setting"],

@@ -15,7 +15,18 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from geognn.nn import READOUTS, BesselRBF, CFConv, CosineCutoff, GaussianRBF, PolynomialCutoff, ShiftedSoftplus
+from geognn.nn import (
+    READOUTS,
+    BesselRBF,
+    CFConv,
+    CosineCutoff,
+    GaussianRBF,
+    PairGraph,
+    PolynomialCutoff,
+    ShiftedSoftplus,
+    filter_hidden_all,
+    symmetric_pairs,
+)
 from geognn.nn import readout as readout_fn
 from geognn.ops import CSRGraph
 
@@ -34,8 +45,13 @@ class SchNetInteraction(nn.Module):
         nn.init.xavier_uniform_(self.lin.weight)
         nn.init.zeros_(self.lin.bias)
 
-    def forward(self, x: torch.Tensor, rbf: torch.Tensor, edge_weight: torch.Tensor, graph: CSRGraph) -> torch.Tensor:
-        return x + self.lin(self.act(self.conv(x, rbf, edge_weight, graph)))
+    def forward(self, x: torch.Tensor, rbf: torch.Tensor, edge_weight: torch.Tensor,
+                graph: CSRGraph | PairGraph) -> torch.Tensor:
+        return self.update(x, self.conv.filters(rbf, edge_weight), graph)
+
+    def update(self, x: torch.Tensor, filters: torch.Tensor, graph: CSRGraph | PairGraph) -> torch.Tensor:
+        """The interaction given the conv's (E, F) filters (computed ahead, see :meth:`SchNet.predict`)."""
+        return x + self.lin(self.act(self.conv.aggregate(x, filters, graph)))
 
 
 def _make_basis(radial_basis: str | nn.Module, num_rbf: int, cutoff: float) -> nn.Module:
@@ -164,24 +180,49 @@ class SchNet(nn.Module):
         self.atomref.copy_(atomref)
 
     # --- forward ------------------------------------------------------------------
-    def predict(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor, edge_index: torch.Tensor,
-                edge_shift: torch.Tensor | None, num_graphs: int) -> torch.Tensor:
+    def predict(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor, edge_index: torch.Tensor | None,
+                edge_shift: torch.Tensor | None, num_graphs: int,
+                pair_index: torch.Tensor | None = None, share_pairs: bool = True) -> torch.Tensor:
         """Tensor-only forward pass (the part ``torch.compile`` sees).
 
         Shapes: z (N,) int64; pos (N, 3) Å; batch (N,) int64; edge_index (2, E);
         edge_shift (E, 3) Å or None -> (B, T) predictions.
+
+        ``pair_index`` (2, P), the unordered pairs of a symmetric edge list
+        (:func:`geognn.nn.symmetric_pairs`), replaces ``edge_index``: distances,
+        basis, cutoff and filters are then computed once per pair and used for
+        both directions (the same energies, about half the filter work). In
+        eager mode it is found here when the graph has no periodic shifts and
+        is symmetric (a radius graph is); under ``torch.compile`` it is used
+        only when passed, else the model works edge by edge. ``share_pairs=False``
+        forces the edge-by-edge computation (the reference the tests compare with).
         """
-        src, dst = edge_index[0], edge_index[1]
+        if pair_index is not None and edge_shift is not None:
+            raise ValueError("pair_index is for graphs without periodic shifts; pass edge_index with edge_shift")
+        if not share_pairs:
+            pair_index = None
+        elif pair_index is None and edge_shift is None and not torch.compiler.is_compiling():
+            pair_index = symmetric_pairs(edge_index, z.shape[0])
+        graph: CSRGraph | PairGraph
+        if pair_index is not None:
+            src, dst = pair_index[0], pair_index[1]
+            graph = PairGraph.from_pairs(pair_index, z.shape[0])
+        else:
+            src, dst = edge_index[0], edge_index[1]
+            graph = CSRGraph.from_edge_index(edge_index, num_src=z.shape[0])
         edge_vec = pos[dst] - pos[src]
         if edge_shift is not None:
             edge_vec = edge_vec + edge_shift
         edge_length = edge_vec.norm(dim=-1)
         rbf = self.radial_basis(edge_length)
         edge_weight = self.cutoff_fn(edge_length)
-        graph = CSRGraph.from_edge_index(edge_index, num_src=z.shape[0])
+        # Every interaction's filter depends on the basis only: their first
+        # layers run as one matrix product before the interactions.
+        convs = [interaction.conv for interaction in self.interactions]
+        hidden = filter_hidden_all(convs, rbf)
         h = self.embedding(z)
-        for interaction in self.interactions:
-            h = interaction(h, rbf, edge_weight, graph)
+        for interaction, filter_hidden in zip(self.interactions, hidden):
+            h = interaction.update(h, interaction.conv.filters_from_hidden(filter_hidden, edge_weight), graph)
         per_atom = self.head(h) * self.target_std + self.target_mean + self.atomref[z]
         if self.readout != "mixed":
             return readout_fn(per_atom, batch, num_graphs, self.readout)

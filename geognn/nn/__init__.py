@@ -4,8 +4,9 @@ Layers here aggregate over edges only through :mod:`geognn.ops`.
 """
 
 from geognn.nn.activation import ShiftedSoftplus, shifted_softplus
-from geognn.nn.cfconv import CFConv
+from geognn.nn.cfconv import CFConv, filter_hidden_all
 from geognn.nn.cutoff import CosineCutoff, PolynomialCutoff
+from geognn.nn.pairs import PairGraph, symmetric_pairs
 from geognn.nn.radial import SUBNORMAL_FLOOR, BesselRBF, GaussianRBF, gaussian_rbf
 from geognn.nn.readout import READOUTS, Readout, readout
 
@@ -14,12 +15,15 @@ __all__ = [
     "CFConv",
     "CosineCutoff",
     "GaussianRBF",
+    "PairGraph",
     "PolynomialCutoff",
     "READOUTS",
     "Readout",
     "SUBNORMAL_FLOOR",
     "ShiftedSoftplus",
+    "filter_hidden_all",
     "gaussian_rbf",
     "readout",
     "shifted_softplus",
+    "symmetric_pairs",
 ]

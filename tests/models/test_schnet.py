@@ -174,3 +174,29 @@ def test_schnet_mixed_readout_sums_one_target_and_averages_the_other():
     y2, y1 = model(atoms)["y"], model(lone)["y"]
     torch.testing.assert_close(y2[0, 0], 2 * y1[0, 0])
     torch.testing.assert_close(y2[0, 1], y1[0, 1])
+
+
+def test_pair_shared_filters_give_per_edge_energies_and_forces_on_qm9_molecules(qm9_molecules, float_dtype):
+    """The default (one filter per unordered pair, both directions) against the edge-by-edge model."""
+    torch.manual_seed(0)
+    model = SchNet(hidden_channels=32, num_filters=32, num_interactions=3, num_rbf=20, cutoff=5.0).to(float_dtype)
+    batch = Batch.from_data_list([with_graph(m, 5.0, float_dtype) for m in qm9_molecules])
+    pos = batch.pos.clone().requires_grad_(True)
+    out = {}
+    for share in (True, False):
+        y = model.predict(batch.z, pos, batch.batch, batch.edge_index, None, batch.num_graphs, share_pairs=share)
+        (grad,) = torch.autograd.grad(y.sum(), pos)
+        out[share] = (y.detach(), -grad)
+    tol = dict(rtol=1e-5, atol=1e-5) if float_dtype == torch.float32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(out[True][0], out[False][0], **tol)
+    torch.testing.assert_close(out[True][1], out[False][1], **tol)
+
+
+def test_schnet_works_edge_by_edge_on_a_directed_graph(qm9_molecules):
+    """A graph that is not symmetric cannot share filters; the model falls back to per-edge filters."""
+    model = tiny_schnet()
+    data = with_graph(qm9_molecules[0], CUTOFF)
+    keep = data.edge_index[0] != 0  # drop the edges out of atom 0 only: no longer symmetric
+    edge_index = data.edge_index[:, keep]
+    args = (data.z, data.pos, torch.zeros_like(data.z), edge_index, None, 1)
+    torch.testing.assert_close(model.predict(*args), model.predict(*args, share_pairs=False), rtol=0, atol=0)
