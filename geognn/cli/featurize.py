@@ -57,7 +57,8 @@ def add_parser(subparsers) -> None:
                          "perturbed by Gaussian noise of width --sigma before sorting (augmentation; drawn with "
                          "--seed) (default: sorted_l2)")
     cm.add_argument("--sigma", type=float, help="with --permutation random: noise width, in the unit of the "
-                    "matrix entries (e²/Å, or e²/bohr = hartree with --distance-unit bohr) (no default: required)")
+                    "matrix entries (e²/Å, or e²/bohr = hartree with --distance-unit bohr); required with random, "
+                    "no default")
     cm.add_argument("--n-atoms-max", type=int, help="output size n: molecules are zero-padded to n atoms; larger "
                     "ones are reported and skipped (default: the largest molecule of the input)")
     cm.add_argument("--distance-unit", choices=["angstrom", "bohr"], default="angstrom",
@@ -211,8 +212,7 @@ def _radius_graphs(molecules, args, dtype):
         z, pos, batch = _packed(chunk)
         cell = pbc = None
         if periodic:
-            cell = torch.tensor(np.stack([m.cell if m.cell is not None else np.zeros((3, 3)) for m in chunk]))
-            pbc = torch.tensor(np.stack([m.pbc if m.pbc is not None else np.zeros(3, bool) for m in chunk]))
+            cell, pbc = _cells(chunk), _pbcs(chunk)
         index, shift = radius_graph(pos, args.cutoff, batch, cell=cell, pbc=pbc, max_neighbors=args.max_neighbors)
         edge_index.append(index + offset)
         edge_shift.append(shift)
@@ -227,8 +227,7 @@ def _radius_graphs(molecules, args, dtype):
         "edge_index": edge_index,
         "edge_ptr": torch.cat([torch.zeros(1, dtype=torch.long), torch.cat(edges_per_molecule).cumsum(0)]),
         "edge_shift": edge_shift.to(dtype), "edge_length": edge_length.to(dtype),
-        "cell": torch.tensor(np.stack([m.cell if m.cell is not None else np.zeros((3, 3)) for m in molecules])).to(dtype),
-        "pbc": torch.tensor(np.stack([m.pbc if m.pbc is not None else np.zeros(3, bool) for m in molecules])),
+        "cell": _cells(molecules).to(dtype), "pbc": _pbcs(molecules),
     }
     if all("energy" in m.properties for m in molecules):
         arrays["energy"] = torch.tensor([float(m.properties["energy"]) for m in molecules], dtype=dtype)
@@ -242,6 +241,22 @@ def _radius_graphs(molecules, args, dtype):
                f"({num_edges / max(len(z), 1):.1f} neighbours per atom on average)"
                + (", periodic images included" if periodic else ""))
     return arrays, metadata, summary
+
+
+def _cells(molecules):
+    """(B, 3, 3) float64 cells in Å; zeros for molecules without one."""
+    import numpy as np
+    import torch
+
+    return torch.tensor(np.stack([m.cell if m.cell is not None else np.zeros((3, 3)) for m in molecules]))
+
+
+def _pbcs(molecules):
+    """(B, 3) bool periodic directions; all False for molecules without a cell."""
+    import numpy as np
+    import torch
+
+    return torch.tensor(np.stack([m.pbc if m.pbc is not None else np.zeros(3, bool) for m in molecules]))
 
 
 def save_features(path: Path, arrays: dict, metadata: dict) -> None:

@@ -37,8 +37,8 @@ def add_parser(subparsers) -> None:
                         "positions in Å. Read by geognn.featurize.io")
     p.add_argument("--output", type=Path, metavar="FILE", help="CSV to write (default: standard output)")
     p.add_argument("--smiles-column", default="smiles", help="with a .csv: the SMILES column (default: smiles)")
-    p.add_argument("--id-column", help="with a .csv: the column of identifiers (default: a 'name' column if there is one, "
-                        "else file:line)")
+    p.add_argument("--id-column", help="with a .csv: the column of identifiers (default: a 'name' column if "
+                        "there is one, else file:line)")
     p.add_argument("--seed", type=int, default=0, help="seed of the RDKit conformers made for SMILES (default: 0)")
     p.add_argument("--batch-size", type=int, default=100, help="molecules per batch (default: 100)")
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'cuda:N' (default: cpu)")

@@ -185,7 +185,8 @@ def test_predict_numeric_id_column_and_geometry_problems(qm9_run, tmp_path, caps
     path.write_text("id,smiles\n7,C\n8,O\n")
     status, rows, _ = _predict(qm9_run / "best.pt", path, capsys, "--id-column", "id", "--no-progress")
     assert status == 0 and [r["id"] for r in rows] == ["7", "8"]
-    clash = ase.Atoms("CH4", positions=[[0, 0, 0], [0, 0, 0.01], [1, 0, 0], [0, 1, 0], [0, 0, 1]], info={"name": "clash"})
+    clash = ase.Atoms("CH4", positions=[[0, 0, 0], [0, 0, 0.01], [1, 0, 0], [0, 1, 0], [0, 0, 1]],
+                      info={"name": "clash"})
     good = ase.Atoms("H2", positions=[[0, 0, 0], [0.74, 0, 0]], info={"name": "h2"})
     xyz = tmp_path / "two.xyz"
     ase.io.write(str(xyz), [clash, good], format="extxyz")
