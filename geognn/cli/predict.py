@@ -108,6 +108,7 @@ def run_predict(args) -> int:
                                      seed=args.seed, progress=not args.no_progress)
     usable, unusable = usable_molecules(molecules, model.max_z)
     report_skipped(skipped + unusable, sys.stderr)
+    _note_missing_hydrogens(usable, sys.stderr)
     y, forces = predict_molecules(model, usable, model.cutoff, args.batch_size, args.device, args.forces)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
@@ -128,3 +129,13 @@ def run_predict(args) -> int:
         print("geognn: no molecule could be predicted", file=sys.stderr)
         return 1
     return 0
+
+
+def _note_missing_hydrogens(molecules, stream) -> None:
+    """Warns about organic molecules without any hydrogen: likely an SDF that leaves them implicit."""
+    bare = [m.identifier for m in molecules if 6 in m.z and 1 not in m.z]
+    if bare:
+        print(f"geognn: note: {len(bare)} molecule(s) contain carbon but no hydrogen atom (first: {bare[0]}). "
+              "If the file leaves hydrogens implicit, add them with 3D coordinates (e.g. RDKit "
+              "Chem.AddHs(mol, addCoords=True)); a model trained with hydrogens (QM9) predicts nonsense "
+              "without them.", file=stream)

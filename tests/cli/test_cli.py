@@ -205,3 +205,16 @@ def test_predict_where_nothing_can_be_read_exits_non_zero(qm9_run, tmp_path, cap
 def test_predict_missing_input_is_a_clear_error(qm9_run, tmp_path, capsys):
     status = main(["predict", "--checkpoint", str(qm9_run / "best.pt"), "--input", str(tmp_path / "none.smi")])
     assert status == 2 and "does not exist" in capsys.readouterr().err
+
+
+def test_predict_notes_molecules_whose_hydrogens_are_missing(qm9_run, tmp_path, capsys):
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    AllChem.EmbedMolecule(mol, randomSeed=1)
+    sdf = tmp_path / "implicit_h.sdf"
+    sdf.write_text(Chem.MolToMolBlock(Chem.RemoveHs(mol)) + "$$$$\n")
+    status, rows, err = _predict(qm9_run / "best.pt", sdf, capsys)
+    assert status == 0 and rows[0]["num_atoms"] == "3"
+    assert "no hydrogen atom" in err and "addCoords=True" in err
