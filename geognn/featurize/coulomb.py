@@ -26,17 +26,17 @@ _CHUNK_ELEMENTS = 1 << 17
 _TIE_RTOL = 1e-10
 
 
-def _zeros(shape, like):
-    """Zero output on like's device with like's dtype.
+def _zeros(shape, dtype, device):
+    """Zero output of that dtype on that device.
 
     On CPU it is allocated by NumPy, whose zeroed pages come from the kernel on
     first touch and, for large arrays, as transparent huge pages: filling a
     (10,000, 29, 29) float64 output then costs about a third of what torch's
     allocator pays in 4 KiB page faults plus an explicit zero fill.
     """
-    if like.device.type == "cpu" and like.dtype in (torch.float32, torch.float64):
-        return torch.from_numpy(np.zeros(shape, dtype=np.float32 if like.dtype == torch.float32 else np.float64))
-    return torch.zeros(shape, dtype=like.dtype, device=like.device)
+    if device.type == "cpu" and dtype in (torch.float32, torch.float64):
+        return torch.from_numpy(np.zeros(shape, dtype=np.float32 if dtype == torch.float32 else np.float64))
+    return torch.zeros(shape, dtype=dtype, device=device)
 
 
 @contextlib.contextmanager
@@ -59,19 +59,6 @@ def _one_thread_on_cpu(device):
         torch.set_num_threads(threads)
 
 
-@functools.lru_cache(maxsize=None)
-def _upper_triangle_cached(m, n, device):
-    rows, cols = torch.triu_indices(m, m, device=device)
-    # Position of entry (i, j), i <= j, in the row-by-row upper triangle of an n x n matrix.
-    columns = rows * n - rows * (rows - 1) // 2 + (cols - rows)
-    return rows * m + cols, columns
-
-
-def _upper_triangle(m, n, device):
-    """Flat indices of the upper triangle of an m x m block, and where they go in the flattened n x n output."""
-    return _upper_triangle_cached(m, n, torch.device(device))
-
-
 class CoulombMatrix(torch.nn.Module):
     """Zero-padded Coulomb matrix of each molecule of a batch.
 
@@ -91,16 +78,22 @@ class CoulombMatrix(torch.nn.Module):
             (B, n (n + 1) / 2), instead of the (B, n, n) matrix. Ignored for
             ``"eigenspectrum"``, whose output is always (B, n).
         distance_unit: ``"angstrom"`` (as DScribe) or ``"bohr"`` (as Rupp et al.).
+        dtype: dtype of the output. The entries and their order are computed
+            in pos's dtype (float64 in :meth:`create`) and rounded once when
+            stored, so a float32 output of float64 positions holds DScribe's
+            numbers rounded to float32, in DScribe's order, and costs half the
+            memory traffic. None: pos's dtype in :meth:`forward`, torch's
+            default dtype in :meth:`create` (as :func:`atoms_to_graph`).
 
     Call with ``z`` (N,) int64 atomic numbers, ``pos`` (N, 3) float positions in
     Å and ``batch`` (N,) int64 molecule of each atom (or None for one
-    molecule); the output has pos's dtype and device. :meth:`create` takes a
-    list of molecules instead (ASE ``Atoms``, ``Molecule`` records or
-    ``(z, pos)`` pairs).
+    molecule); the output is on pos's device. :meth:`create` takes a list of
+    molecules instead (ASE ``Atoms``, ``Molecule`` records or ``(z, pos)`` pairs).
     """
 
     def __init__(self, n_atoms_max: int, permutation: str = "sorted_l2", sigma: float | None = None,
-                 seed: int | None = None, flatten: bool = False, distance_unit: str = "angstrom"):
+                 seed: int | None = None, flatten: bool = False, distance_unit: str = "angstrom",
+                 dtype: torch.dtype | None = None):
         super().__init__()
         if int(n_atoms_max) != n_atoms_max or n_atoms_max < 1:
             raise ValueError(f"n_atoms_max must be a positive integer, got {n_atoms_max!r}")
@@ -118,7 +111,10 @@ class CoulombMatrix(torch.nn.Module):
         self.sigma = sigma
         self.seed = seed
         self.flatten = flatten
+        if dtype is not None and not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point dtype, got {dtype}")
         self.distance_unit = distance_unit
+        self.dtype = dtype
         self._generator = None
 
     @property
@@ -132,15 +128,16 @@ class CoulombMatrix(torch.nn.Module):
     def forward(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
         """Coulomb matrices (B, n, n), flattened (B, n(n+1)/2) or eigenspectra (B, n); n = n_atoms_max."""
         with _one_thread_on_cpu(pos.device):
-            return self._forward(z, pos, batch)
+            return self._forward(z, pos, batch, self.dtype or pos.dtype)
 
-    def _forward(self, z, pos, batch):
+    def _forward(self, z, pos, batch, dtype):
         counts = self._check(z, pos, batch)
+        counts_of_size = torch.bincount(counts, minlength=self.n_atoms_max + 1).tolist()
         num_graphs, n = counts.shape[0], self.n_atoms_max
         eigen = self.permutation == "eigenspectrum"
         flatten = self.flatten and not eigen
         shape = (num_graphs, n) if eigen else (num_graphs, n * (n + 1) // 2) if flatten else (num_graphs, n, n)
-        out = _zeros(shape, pos)
+        out = _zeros(shape, dtype, pos.device)
         if num_graphs == 0:
             return out
         noise = None
@@ -153,50 +150,68 @@ class CoulombMatrix(torch.nn.Module):
         # its (b, m, m) temporaries stay in the CPU's cache.
         by_size = torch.argsort(counts, stable=True)
         atoms = _atoms_of(by_size, counts, batch)
-        charge, pos = z[atoms].to(pos.dtype), pos[atoms]
-        noise = None if noise is None else noise[atoms]
+        z, pos = z.index_select(0, atoms), pos.index_select(0, atoms)
+        charge, diagonal = z.to(pos.dtype), _half_z_to_2_4(pos).index_select(0, z)
+        noise = None if noise is None else noise.index_select(0, atoms)
+        # Row i of a molecule goes to row rank_i of its output: the sort is
+        # applied by one scatter into the output instead of gathers of the matrix.
+        width = out[0].numel()
         molecule, atom = 0, 0
-        for m, count in enumerate(torch.bincount(counts, minlength=n + 1).tolist()):
+        for m, count in enumerate(counts_of_size):
             step = max(1, _CHUNK_ELEMENTS // max(m * m, 1))
             for first in range(0, count if m else 0, step):
                 b = min(step, count - first)
                 ids = by_size[molecule + first:molecule + first + b]
                 span = slice(atom + first * m, atom + (first + b) * m)
-                block = self._features(charge[span].view(b, m), pos[span].view(b, m, 3),
-                                       None if noise is None else noise[span].view(b, m), ids)
-                # Only the top-left m x m block (or the first m entries) of the zero output is written.
+                block, rank = self._features(charge[span].view(b, m), diagonal[span].view(b, m),
+                                             pos[span].view(b, m, 3),
+                                             None if noise is None else noise[span].view(b, m), ids)
+                block = block.to(dtype)
                 if eigen:
                     out[ids, :m] = block
-                elif flatten:
-                    entries, columns = _upper_triangle(m, n, pos.device)
-                    out[ids[:, None], columns] = block.view(b, m * m)[:, entries]
+                    continue
+                if rank is None:
+                    rank = torch.arange(m, device=pos.device).expand(b, m)
+                first_entry = (ids * width)[:, None]
+                if flatten:
+                    # The matrix is exactly symmetric, so (i, j) and (j, i) write the same value to one place.
+                    row, col = torch.minimum(rank[:, :, None], rank[:, None, :]), torch.maximum(rank[:, :, None], rank[:, None, :])
+                    where = first_entry[:, :, None] + row * n - row * (row - 1) // 2 + (col - row)
                 else:
-                    out[ids, :m, :m] = block
+                    where = (first_entry + rank * n)[:, :, None] + rank[:, None, :]
+                out.view(-1).scatter_(0, where.view(-1), block.reshape(-1))
             molecule += count
             atom += count * m
         return out
 
     def create(self, molecules: Sequence) -> torch.Tensor:
-        """Featurises a list of ASE ``Atoms``, ``Molecule`` records or ``(z, pos)`` pairs (pos in Å), float64."""
-        zs, positions = [], []
-        for k, mol in enumerate(molecules):
-            arrays = getattr(mol, "arrays", None)
-            if arrays is not None and hasattr(mol, "get_atomic_numbers"):
-                # ASE Atoms: its own arrays, read without the copies its getters make.
-                zs.append(arrays["numbers"])
-                positions.append(arrays["positions"])
-            elif hasattr(mol, "z") and hasattr(mol, "pos"):
-                if mol.pos is None:
-                    raise ValueError(f"molecule {k} ({getattr(mol, 'identifier', '?')}) has no 3D positions")
-                zs.append(np.asarray(mol.z))
-                positions.append(np.asarray(mol.pos))
-            else:
-                z, pos = mol
+        """Featurises a list of ASE ``Atoms``, ``Molecule`` records or ``(z, pos)`` pairs (pos in Å).
+
+        Computed in float64; the output dtype is ``dtype``, or torch's default dtype when that is None.
+        """
+        molecules = list(molecules)
+        if all(hasattr(kind, "get_atomic_numbers") for kind in set(map(type, molecules))):
+            # All ASE Atoms: their own arrays, read without the copies their getters make.
+            arrays = [mol.arrays for mol in molecules]
+            zs = [a["numbers"] for a in arrays]
+            positions = [a["positions"] for a in arrays]
+        else:
+            zs, positions = [], []
+            for k, mol in enumerate(molecules):
+                if hasattr(mol, "get_atomic_numbers"):
+                    z, pos = mol.arrays["numbers"], mol.arrays["positions"]
+                elif hasattr(mol, "z") and hasattr(mol, "pos"):
+                    if mol.pos is None:
+                        raise ValueError(f"molecule {k} ({getattr(mol, 'identifier', '?')}) has no 3D positions")
+                    z, pos = mol.z, mol.pos
+                else:
+                    z, pos = mol
                 zs.append(np.asarray(z))
                 positions.append(np.asarray(pos))
+        dtype = self.dtype or torch.get_default_dtype()
         if not zs:
-            return self.forward(torch.zeros(0, dtype=torch.int64), torch.zeros(0, 3, dtype=torch.float64),
-                                torch.zeros(0, dtype=torch.int64))
+            return self._forward(torch.zeros(0, dtype=torch.int64), torch.zeros(0, 3, dtype=torch.float64),
+                                 torch.zeros(0, dtype=torch.int64), dtype)
         counts = np.fromiter(map(len, zs), dtype=np.int64, count=len(zs))
         mismatch = np.nonzero(counts != np.fromiter(map(len, positions), dtype=np.int64, count=len(zs)))[0]
         if len(mismatch):
@@ -206,9 +221,10 @@ class CoulombMatrix(torch.nn.Module):
         pos = np.concatenate(positions).astype(np.float64, copy=False)
         if z.shape != (len(pos),) or pos.ndim != 2 or pos.shape[1] != 3:
             raise ValueError(f"z must be (n,) and pos (n, 3) for every molecule; together {z.shape} and {pos.shape}")
-        z, pos = torch.from_numpy(z), torch.from_numpy(pos)
-        batch = torch.repeat_interleave(torch.arange(len(zs)), torch.from_numpy(counts))
-        return self.forward(z, pos, batch)
+        batch = np.repeat(np.arange(len(zs)), counts)
+        z, pos, batch = torch.from_numpy(z), torch.from_numpy(pos), torch.from_numpy(batch)
+        with _one_thread_on_cpu(pos.device):
+            return self._forward(z, pos, batch, dtype)
 
     def _rng(self):
         if self._generator is None:
@@ -246,21 +262,22 @@ class CoulombMatrix(torch.nn.Module):
             raise ValueError(f"molecule {b} has {int(counts[b])} atoms, more than n_atoms_max={self.n_atoms_max}")
         return counts
 
-    def _features(self, charge, pos, noise, mol_ids):
-        """Sorted matrices (b, m, m), or eigenvalues (b, m), of b molecules of m atoms each.
+    def _features(self, charge, diagonal, pos, noise, mol_ids):
+        """Matrices (b, m, m) and the rank of each row in the sorted order (b, m), or eigenvalues (b, m).
 
-        charge (b, m) atomic numbers in pos's dtype, pos (b, m, 3) Å, noise
-        (b, m) for "random" (else None); ``mol_ids`` (b,) names the molecules
-        in error messages.
+        Of b molecules of m atoms each: charge (b, m) atomic numbers and
+        diagonal (b, m) the entries 0.5 Z^2.4, both in pos's dtype, pos
+        (b, m, 3) Å, noise (b, m) for "random" (else None); ``mol_ids`` (b,)
+        names the molecules in error messages. The rank is None for "none" and
+        "eigenspectrum".
         """
-        b, m = charge.shape
         # Direct differences: cdist's matrix-product shortcut loses digits that
         # the 1/r of close atoms would then amplify.
         dist = torch.cdist(pos, pos, compute_mode="donot_use_mm_for_euclid_dist")
         if self.distance_unit != "angstrom":
             dist.div_(_UNITS[self.distance_unit])
         matrix = (charge[:, :, None] * charge[:, None, :]).div_(dist)  # Z_i^2 / 0 on the diagonal, replaced next
-        matrix.diagonal(dim1=1, dim2=2).copy_(0.5 * charge.pow(2.4))
+        matrix.diagonal(dim1=1, dim2=2).copy_(diagonal)
         # Every entry is positive, so the row norms sum to a finite number
         # exactly when every entry is finite: one check finds clashing atoms.
         norms = torch.linalg.vector_norm(matrix, dim=2)
@@ -269,14 +286,25 @@ class CoulombMatrix(torch.nn.Module):
         if self.permutation == "eigenspectrum":
             eig = torch.linalg.eigvalsh(matrix)
             order = torch.argsort(eig.abs(), dim=1, descending=True, stable=True)
-            return torch.gather(eig, 1, order)
+            return torch.gather(eig, 1, order), None
         if self.permutation == "none":
-            return matrix
+            return matrix, None
         if noise is not None:
             norms = norms + self.sigma * noise
         order = _descending_order(norms, tied=self.permutation == "sorted_l2")
-        rows_sorted = torch.gather(matrix, 1, order[:, :, None].expand(b, m, m))
-        return torch.gather(rows_sorted, 2, order[:, None, :].expand(b, m, m))
+        positions = torch.arange(order.shape[1], device=order.device).expand_as(order)
+        return matrix, torch.empty_like(order).scatter_(1, order, positions)
+
+
+@functools.lru_cache(maxsize=None)
+def _half_z_to_2_4_cached(dtype, device):
+    z = torch.arange(119, dtype=torch.float64)
+    return (0.5 * z.pow(2.4)).to(dtype=dtype, device=device)
+
+
+def _half_z_to_2_4(like):
+    """(119,) table of the diagonal entries 0.5 Z^2.4, computed in float64, in like's dtype and device."""
+    return _half_z_to_2_4_cached(like.dtype, like.device)
 
 
 def _atoms_of(by_size, counts, batch):

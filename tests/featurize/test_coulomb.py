@@ -120,6 +120,24 @@ def test_batch_equals_one_by_one_and_padding_is_zero(qm9):
         assert torch.count_nonzero(alone[n:]) == 0 and torch.count_nonzero(alone[:, n:]) == 0
 
 
+def test_shuffled_atoms_and_empty_molecules_give_the_same_rows(qm9):
+    rows = qm9[:40]
+    z, pos, batch = batched(rows)
+    cm = CoulombMatrix(29, permutation="sorted_l2")
+    expected = cm(z, pos, batch)
+    # Atoms of different molecules interleaved (each molecule's own order kept) and
+    # molecule indices spread out, leaving molecules without atoms in between.
+    perm = torch.randperm(len(z), generator=torch.Generator().manual_seed(0))
+    interleaved = torch.empty_like(perm)
+    for b in range(len(rows)):
+        interleaved[batch[perm] == b] = (batch == b).nonzero()[:, 0]
+    assert not torch.equal(interleaved, torch.arange(len(z)))
+    spread = cm(z[interleaved], pos[interleaved], 2 * batch[interleaved])
+    assert spread.shape == (2 * len(rows) - 1, 29, 29)
+    assert torch.equal(spread[0::2], expected)
+    assert torch.count_nonzero(spread[1::2]) == 0
+
+
 def test_flatten_gives_the_upper_triangle_row_by_row(qm9):
     args = batched(qm9[:10])
     full = CoulombMatrix(29, permutation="sorted_l2")(*args)
@@ -154,15 +172,31 @@ def test_tiny_sigma_random_equals_sorted_l2_when_norms_are_well_separated(qm9):
 
 def test_float32_and_create_from_atoms_agree_with_float64_tensors(qm9):
     rows = qm9[:15]
-    cm = CoulombMatrix(29, permutation="eigenspectrum")
+    cm = CoulombMatrix(29, permutation="eigenspectrum", dtype=torch.float64)
     from_tensors = cm(*batched(rows))
     from_atoms = cm.create([ase.Atoms(numbers=r.z, positions=r.pos) for r in rows])
     from_pairs = cm.create([(r.z, r.pos) for r in rows])
     torch.testing.assert_close(from_atoms, from_tensors)
     torch.testing.assert_close(from_pairs, from_tensors)
-    in_float32 = cm(*batched(rows, torch.float32))
+    in_float32 = CoulombMatrix(29, permutation="eigenspectrum")(*batched(rows, torch.float32))
     assert in_float32.dtype == torch.float32
     torch.testing.assert_close(in_float32.double(), from_tensors, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("permutation", ["none", "sorted_l2", "eigenspectrum"])
+def test_float32_output_is_the_float64_result_rounded_once(qm9, permutation):
+    as_float64 = CoulombMatrix(29, permutation=permutation)(*batched(qm9))
+    as_float32 = CoulombMatrix(29, permutation=permutation, dtype=torch.float32)(*batched(qm9))
+    assert as_float64.dtype == torch.float64 and as_float32.dtype == torch.float32
+    assert torch.equal(as_float32, as_float64.float())
+
+
+def test_create_returns_torchs_default_dtype_unless_told(qm9):
+    atoms = [ase.Atoms(numbers=r.z, positions=r.pos) for r in qm9[:20]]
+    assert CoulombMatrix(29).create(atoms).dtype == torch.get_default_dtype()
+    exact = CoulombMatrix(29, dtype=torch.float64).create(atoms)
+    assert exact.dtype == torch.float64
+    assert torch.equal(CoulombMatrix(29).create(atoms), exact.to(torch.get_default_dtype()))
 
 
 def test_two_atoms_at_the_same_place_is_an_error_naming_them(qm9):
@@ -188,6 +222,7 @@ def test_too_many_atoms_is_an_error_naming_the_molecule(qm9):
         (dict(permutation="sorted_l2", sigma=1.0), "only used with"),
         (dict(distance_unit="nm"), "distance_unit"),
         (dict(n_atoms_max=0), "n_atoms_max"),
+        (dict(dtype=torch.int64), "floating-point dtype"),
     ],
 )
 def test_bad_settings_are_rejected(kwargs, message):
