@@ -24,7 +24,7 @@ from geognn.nn import (
     PairGraph,
     PolynomialCutoff,
     ShiftedSoftplus,
-    filter_hidden_all,
+    cfconv_filters,
     symmetric_pairs,
 )
 from geognn.nn import readout as readout_fn
@@ -218,11 +218,10 @@ class SchNet(nn.Module):
         edge_weight = self.cutoff_fn(edge_length)
         # Every interaction's filter depends on the basis only: their first
         # layers run as one matrix product before the interactions.
-        convs = [interaction.conv for interaction in self.interactions]
-        hidden = filter_hidden_all(convs, rbf)
+        filters = cfconv_filters([interaction.conv for interaction in self.interactions], rbf, edge_weight)
         h = self.embedding(z)
-        for interaction, filter_hidden in zip(self.interactions, hidden):
-            h = interaction.update(h, interaction.conv.filters_from_hidden(filter_hidden, edge_weight), graph)
+        for interaction, interaction_filters in zip(self.interactions, filters):
+            h = interaction.update(h, interaction_filters, graph)
         per_atom = self.head(h) * self.target_std + self.target_mean + self.atomref[z]
         if self.readout != "mixed":
             return readout_fn(per_atom, batch, num_graphs, self.readout)

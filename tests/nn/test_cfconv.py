@@ -66,3 +66,29 @@ def test_cfconv_edges_beyond_the_cutoff_contribute_nothing():
     full = conv(x, rbf, weight, CSRGraph.from_edge_index(edge_index, num_src=3))
     only_near = conv(x, rbf[:1], weight[:1], CSRGraph.from_edge_index(edge_index[:, :1], num_src=3))
     torch.testing.assert_close(full, only_near)
+
+
+def test_cfconv_filters_hand_written_backward_matches_autograd_of_the_textbook_network():
+    from geognn.nn import cfconv_filters
+
+    torch.manual_seed(0)
+    convs = [CFConv(4, 4, num_filters=f, num_rbf=10).double() for f in (6, 3, 6)]
+    d = torch.rand(40, dtype=torch.float64) * 3
+    rbf, weight = GaussianRBF(10, 0.0, 3.0).double()(d), CosineCutoff(3.0)(d)
+    params = [p for conv in convs for p in conv.filter_net.parameters()]
+    upstream = [torch.randn(40, conv.filter_net[2].out_features, dtype=torch.float64) for conv in convs]
+
+    def grads(filters):
+        loss = sum((w * g).sum() for w, g in zip(filters, upstream[:len(filters)]))
+        return torch.autograd.grad(loss, params, allow_unused=True, materialize_grads=True)
+
+    fast = cfconv_filters(convs, rbf, weight)
+    textbook = [conv.filter_net(rbf) * weight[:, None] for conv in convs]
+    for w_fast, w_ref in zip(fast, textbook):
+        torch.testing.assert_close(w_fast, w_ref, rtol=1e-12, atol=1e-12)
+    for g_fast, g_ref in zip(grads(fast), grads(textbook)):
+        torch.testing.assert_close(g_fast, g_ref, rtol=1e-12, atol=1e-12)
+    # a filter left unused gets zero gradients
+    textbook = [conv.filter_net(rbf) * weight[:, None] for conv in convs[:2]]
+    for g_fast, g_ref in zip(grads(cfconv_filters(convs, rbf, weight)[:2]), grads(textbook)):
+        torch.testing.assert_close(g_fast, g_ref, rtol=1e-12, atol=1e-12)
