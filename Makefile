@@ -54,9 +54,17 @@ check-cuda: $(CUDA_VENV)/.deps
 		$(CUDA_VENV)/bin/python setup.py -q build_ext --build-lib build/cuda/lib --build-temp build/cuda/tmp
 	$(CUDA_VENV)/bin/python tools/check_cuda_build.py build/cuda/lib
 
-# --- Benchmarks ---------------------------------------------------------------
+# --- Demo -----------------------------------------------------------------------
+demo: $(VENV)/.built
+	MPLBACKEND=Agg bash scripts/demo.sh $(VENV)/bin
+
+# --- Benchmarks (peers in .venv-bench, set up by benchmarks/setup_peers.sh) ------
+BENCH_PY := .venv-bench/bin/python
 bench: $(VENV)/.built
-	$(VENV)/bin/python benchmarks/kernels.py
+	bash benchmarks/setup_peers.sh
+	$(BENCH_PY) benchmarks/kernels.py
+	$(BENCH_PY) benchmarks/featurize.py --n-molecules 10000 --periodic-atoms 10000 --threads 2
+	$(BENCH_PY) benchmarks/models.py
 
 clean:
 	rm -rf build geognn/_C*.so *.egg-info
