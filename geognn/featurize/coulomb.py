@@ -7,12 +7,13 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
 from typing import Sequence
 
 import numpy as np
 import torch
+
+from geognn.featurize._threads import one_thread_on_cpu
 
 __all__ = ["BOHR_IN_ANGSTROM", "CoulombMatrix", "PERMUTATIONS"]
 
@@ -37,26 +38,6 @@ def _zeros(shape, dtype, device):
     if device.type == "cpu" and dtype in (torch.float32, torch.float64):
         return torch.from_numpy(np.zeros(shape, dtype=np.float32 if dtype == torch.float32 else np.float64))
     return torch.zeros(shape, dtype=dtype, device=device)
-
-
-@contextlib.contextmanager
-def _one_thread_on_cpu(device):
-    """Runs the block with one intra-op thread on CPU, then restores the thread count.
-
-    The ops are small (a chunk holds a few 10,000 entries), so splitting each
-    over threads gains little, and when another process holds a core every op
-    waits for the descheduled thread: 10,000 QM9 molecules took 0.1 s on one
-    thread and 0.6-3.5 s on two of a busy 2-core machine.
-    """
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 class CoulombMatrix(torch.nn.Module):
@@ -127,7 +108,7 @@ class CoulombMatrix(torch.nn.Module):
 
     def forward(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
         """Coulomb matrices (B, n, n), flattened (B, n(n+1)/2) or eigenspectra (B, n); n = n_atoms_max."""
-        with _one_thread_on_cpu(pos.device):
+        with one_thread_on_cpu(pos.device):
             return self._forward(z, pos, batch, self.dtype or pos.dtype)
 
     def _forward(self, z, pos, batch, dtype):
@@ -223,7 +204,7 @@ class CoulombMatrix(torch.nn.Module):
             raise ValueError(f"z must be (n,) and pos (n, 3) for every molecule; together {z.shape} and {pos.shape}")
         batch = np.repeat(np.arange(len(zs)), counts)
         z, pos, batch = torch.from_numpy(z), torch.from_numpy(pos), torch.from_numpy(batch)
-        with _one_thread_on_cpu(pos.device):
+        with one_thread_on_cpu(pos.device):
             return self._forward(z, pos, batch, dtype)
 
     def _rng(self):
