@@ -3,7 +3,10 @@
 Prints one JSON line per measurement (median of --repeats, seconds) and never
 asserts on time. Full-size run (as in benchmarks/RESULTS.md):
 
-    .venv/bin/python benchmarks/featurize.py --n-molecules 10000 --threads 2
+    .venv/bin/python benchmarks/featurize.py --n-molecules 10000 --periodic-atoms 10000 --threads 2
+
+Within a suite the implementations run in turn (A B C A B C ...), so that a
+load that comes and goes on a shared machine moves all of them alike.
 """
 
 from __future__ import annotations
@@ -25,6 +28,17 @@ def timed(fn, repeats):
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times), min(times)
+
+
+def timed_interleaved(cases, repeats):
+    """Median and min of each case, the cases run in turn (A B C A B C ...) so drifts of a shared machine hit all."""
+    times = {name: [] for name, _ in cases}
+    for _ in range(repeats):
+        for name, fn in cases:
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
 
 
 def emit(suite, impl, n_items, item, median_s, min_s, **extra):
@@ -57,18 +71,27 @@ def coulomb_suite(rows, repeats):
     pos = torch.from_numpy(np.concatenate([r.pos for r in rows]))
     batch = torch.repeat_interleave(torch.arange(n), torch.tensor([len(r.z) for r in rows]))
     ours = CoulombMatrix(29, permutation="sorted_l2")
+    ours64 = CoulombMatrix(29, permutation="sorted_l2", dtype=torch.float64)
+    ours_to32 = CoulombMatrix(29, permutation="sorted_l2", dtype=torch.float32)
     theirs = DScribeCM(n_atoms_max=29, permutation="sorted_l2")
     ours.create(atoms[:5])  # warm-up of lazy initialisation on both sides
     theirs.create(atoms[:5])
-    cases = [
-        ("geognn tensors float64", lambda: ours(z, pos, batch)),
-        ("geognn tensors float32", lambda: ours(z, pos.float(), batch)),
-        ("geognn create(list of Atoms)", lambda: ours.create(atoms)),
-        ("dscribe n_jobs=1", lambda: theirs.create(atoms, n_jobs=1)),
-        ("dscribe n_jobs=2", lambda: theirs.create(atoms, n_jobs=2)),
+    pos32 = pos.float()
+    cases = [  # (name, output dtype, function)
+        ("geognn create(list of Atoms), default dtype", str(torch.get_default_dtype()), lambda: ours.create(atoms)),
+        ("geognn create(list of Atoms), dtype=float64", "torch.float64", lambda: ours64.create(atoms)),
+        ("geognn tensors float64", "torch.float64", lambda: ours(z, pos, batch)),
+        ("geognn tensors float64, dtype=float32", "torch.float32", lambda: ours_to32(z, pos, batch)),
+        ("geognn tensors float32", "torch.float32", lambda: ours(z, pos32, batch)),
+        ("dscribe n_jobs=1", "float64", lambda: theirs.create(atoms, n_jobs=1)),
+        ("dscribe n_jobs=2", "float64", lambda: theirs.create(atoms, n_jobs=2)),
     ]
-    for impl, fn in cases:
-        emit("coulomb_matrix sorted_l2 n_atoms_max=29", impl, n, "molecule", *timed(fn, repeats))
+    results = timed_interleaved([(name, fn) for name, _, fn in cases], repeats)
+    reference = results["dscribe n_jobs=1"][0]
+    for name, dtype, _ in cases:
+        median_s, min_s = results[name]
+        emit("coulomb_matrix sorted_l2 n_atoms_max=29", name, n, "molecule", median_s, min_s,
+             output_dtype=dtype, speedup_vs_dscribe_n_jobs_1=round(reference / median_s, 2))
 
 
 def molecule_graph_suite(rows, repeats, cutoff, ase_limit):
@@ -87,11 +110,14 @@ def molecule_graph_suite(rows, repeats, cutoff, ase_limit):
     suite = f"radius_graph QM9 molecules cutoff={cutoff}"
     num_edges = radius_graph(pos, cutoff, batch)[0].shape[1]
 
+    first_atom = np.concatenate([[0], np.cumsum([len(r.z) for r in rows])])
+
     def geognn_batches_of(size):
+        # As a loader hands them out: each batch's atoms are one contiguous slice.
         def run():
             for first in range(0, n, size):
-                mask = (batch >= first) & (batch < first + size)
-                radius_graph(pos[mask], cutoff, batch[mask] - first)
+                start, stop = first_atom[first], first_atom[min(first + size, n)]
+                radius_graph(pos[start:stop], cutoff, batch[start:stop] - first)
         return run
 
     def vesin_each():
@@ -105,12 +131,14 @@ def molecule_graph_suite(rows, repeats, cutoff, ase_limit):
             matscipy_neighbour_list("ijS", positions=r.pos - r.pos.min(0) + cutoff, cell=np.diag(span),
                                     pbc=[False] * 3, cutoff=cutoff)
 
-    emit(suite, "geognn radius_graph (all in one call)", n, "molecule",
-         *timed(lambda: radius_graph(pos, cutoff, batch), repeats), edges=num_edges)
-    # A training loader builds graphs per batch; batch extraction is included.
-    emit(suite, "geognn radius_graph (batches of 100)", n, "molecule", *timed(geognn_batches_of(100), repeats))
-    emit(suite, "vesin (one call per molecule)", n, "molecule", *timed(vesin_each, repeats))
-    emit(suite, "matscipy (one call per molecule)", n, "molecule", *timed(matscipy_each, repeats))
+    results = timed_interleaved([
+        ("geognn radius_graph (all in one call)", lambda: radius_graph(pos, cutoff, batch)),
+        ("geognn radius_graph (batches of 100)", geognn_batches_of(100)),
+        ("vesin (one call per molecule)", vesin_each),
+        ("matscipy (one call per molecule)", matscipy_each),
+    ], repeats)
+    for name, (median_s, min_s) in results.items():
+        emit(suite, name, n, "molecule", median_s, min_s, **({"edges": num_edges} if "all in one" in name else {}))
     few = [Atoms(numbers=r.z, positions=r.pos) for r in rows[:ase_limit]]
     emit(suite, "ase.neighborlist (one call per molecule)", len(few), "molecule",
          *timed(lambda: [ase_neighbor_list("ijS", a, cutoff) for a in few], max(1, repeats // 2)))
@@ -134,11 +162,13 @@ def periodic_suite(n_atoms, repeats, cutoff):
     atoms = Atoms(numbers=np.ones(n_atoms, int), positions=points, cell=cell, pbc=True)
     nl = vesin.NeighborList(cutoff=cutoff, full_list=True, n_threads=torch.get_num_threads())
     num_edges = radius_graph(pos, cutoff, cell=cell_t)[0].shape[1]
-    emit(suite, "geognn radius_graph", n_atoms, "atom", *timed(lambda: radius_graph(pos, cutoff, cell=cell_t), repeats),
-         edges=num_edges)
-    emit(suite, "vesin", n_atoms, "atom", *timed(lambda: nl.compute(points, cell, True, "ijS"), repeats))
-    emit(suite, "matscipy", n_atoms, "atom",
-         *timed(lambda: matscipy_neighbour_list("ijS", positions=points, cell=cell, pbc=[True] * 3, cutoff=cutoff), repeats))
+    results = timed_interleaved([
+        ("geognn radius_graph", lambda: radius_graph(pos, cutoff, cell=cell_t)),
+        ("vesin", lambda: nl.compute(points, cell, True, "ijS")),
+        ("matscipy", lambda: matscipy_neighbour_list("ijS", positions=points, cell=cell, pbc=[True] * 3, cutoff=cutoff)),
+    ], repeats)
+    for name, (median_s, min_s) in results.items():
+        emit(suite, name, n_atoms, "atom", median_s, min_s, **({"edges": num_edges} if name.startswith("geognn") else {}))
     emit(suite, "ase.neighborlist", n_atoms, "atom", *timed(lambda: ase_neighbor_list("ijS", atoms, cutoff), 1))
 
 
