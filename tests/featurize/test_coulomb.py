@@ -236,3 +236,16 @@ def test_non_finite_positions_are_an_error():
     pos = torch.tensor([[0.0, 0.0, 0.0], [float("nan"), 0.0, 0.0]], dtype=torch.float64)
     with pytest.raises(ValueError, match="non-finite position.*atom index 1"):
         CoulombMatrix(5)(torch.tensor([1, 1]), pos)
+
+
+def test_the_callers_thread_count_is_restored_even_after_an_error(qm9):
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        CoulombMatrix(29)(*batched(qm9[:5]))
+        assert torch.get_num_threads() == 2
+        with pytest.raises(ValueError):
+            CoulombMatrix(3)(*batched(qm9[:5]))  # methane has 5 atoms
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
