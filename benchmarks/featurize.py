@@ -165,10 +165,12 @@ def periodic_suite(n_atoms, repeats, cutoff):
     results = timed_interleaved([
         ("geognn radius_graph", lambda: radius_graph(pos, cutoff, cell=cell_t)),
         ("vesin", lambda: nl.compute(points, cell, True, "ijS")),
-        ("matscipy", lambda: matscipy_neighbour_list("ijS", positions=points, cell=cell, pbc=[True] * 3, cutoff=cutoff)),
+        ("matscipy", lambda: matscipy_neighbour_list("ijS", positions=points, cell=cell, pbc=[True] * 3,
+                                                      cutoff=cutoff)),
     ], repeats)
     for name, (median_s, min_s) in results.items():
-        emit(suite, name, n_atoms, "atom", median_s, min_s, **({"edges": num_edges} if name.startswith("geognn") else {}))
+        extra = {"edges": num_edges} if name.startswith("geognn") else {}
+        emit(suite, name, n_atoms, "atom", median_s, min_s, **extra)
     emit(suite, "ase.neighborlist", n_atoms, "atom", *timed(lambda: ase_neighbor_list("ijS", atoms, cutoff), 1))
 
 

@@ -156,7 +156,8 @@ class CoulombMatrix(torch.nn.Module):
                 first_entry = (ids * width)[:, None]
                 if flatten:
                     # The matrix is exactly symmetric, so (i, j) and (j, i) write the same value to one place.
-                    row, col = torch.minimum(rank[:, :, None], rank[:, None, :]), torch.maximum(rank[:, :, None], rank[:, None, :])
+                    row = torch.minimum(rank[:, :, None], rank[:, None, :])
+                    col = torch.maximum(rank[:, :, None], rank[:, None, :])
                     where = first_entry[:, :, None] + row * n - row * (row - 1) // 2 + (col - row)
                 else:
                     where = (first_entry + rank * n)[:, :, None] + rank[:, None, :]

@@ -26,9 +26,9 @@ from geognn.featurize._threads import one_thread_on_cpu
 
 __all__ = ["NeighborsTruncatedWarning", "radius_graph"]
 
-# The search runs with a slightly larger cutoff, then every pair is filtered
-# against the exact distance; this covers the rounding of the library and of
-# the offsets used to lay molecules of a batch side by side.
+# The search runs with a slightly larger cutoff, and pairs whose distance is
+# within this of the cutoff are decided by the exact distance; this covers the
+# rounding of the library and of the offsets that lay molecules side by side.
 _SEARCH_SLACK = 1e-6
 # Gap (Å) added to the cutoff between neighbouring molecules of a batch.
 _MOLECULE_GAP = 1.0
@@ -109,8 +109,9 @@ def _neighbor_list(search_cutoff):
 
     A fresh calculator per call allocates (and page-faults) its output anew:
     about 10 ms of a 10,000-atom periodic search on this project's machine.
-    One vesin thread: two were no faster here for 1,500 to 157,000 atoms, and
-    the spinning of vesin's idle threads stalls the torch ops that follow.
+    It holds on to the buffers of its last search until the thread ends. One
+    vesin thread: two were no faster here for 1,500 to 157,000 atoms, and the
+    spinning of vesin's idle threads stalls the torch ops that follow.
     """
     lists = getattr(_cached, "lists", None)
     if lists is None:
@@ -310,7 +311,8 @@ def _radius_graph(pos, cutoff, batch, cell, pbc, max_neighbors):
     edge_index = torch.from_numpy(pairs).to(pos.device)
     if shift64 is None and pos.device.type == "cpu" and pos.dtype in (torch.float32, torch.float64):
         # NumPy's zeros come from the kernel's zero pages: nothing is written until the shifts are read.
-        edge_shift = torch.from_numpy(np.zeros((len(src), 3), dtype=np.float32 if pos.dtype == torch.float32 else np.float64))
+        zeros = np.zeros((len(src), 3), dtype=np.float32 if pos.dtype == torch.float32 else np.float64)
+        edge_shift = torch.from_numpy(zeros)
     elif shift64 is None:
         edge_shift = torch.zeros((len(src), 3), dtype=pos.dtype, device=pos.device)
     else:
