@@ -63,8 +63,8 @@ class CoulombMatrix(torch.nn.Module):
             in pos's dtype (float64 in :meth:`create`) and rounded once when
             stored, so a float32 output of float64 positions holds DScribe's
             numbers rounded to float32, in DScribe's order, and costs half the
-            memory traffic. None: pos's dtype in :meth:`forward`, torch's
-            default dtype in :meth:`create` (as :func:`atoms_to_graph`).
+            memory traffic. None: pos's dtype in :meth:`forward`, float64 in
+            :meth:`create` (as DScribe).
 
     Call with ``z`` (N,) int64 atomic numbers, ``pos`` (N, 3) float positions in
     Å and ``batch`` (N,) int64 molecule of each atom (or None for one
@@ -169,7 +169,7 @@ class CoulombMatrix(torch.nn.Module):
     def create(self, molecules: Sequence) -> torch.Tensor:
         """Featurises a list of ASE ``Atoms``, ``Molecule`` records or ``(z, pos)`` pairs (pos in Å).
 
-        Computed in float64; the output dtype is ``dtype``, or torch's default dtype when that is None.
+        Computed in float64; the output dtype is ``dtype``, or float64 when that is None.
         """
         molecules = list(molecules)
         if all(hasattr(kind, "get_atomic_numbers") for kind in set(map(type, molecules))):
@@ -190,7 +190,7 @@ class CoulombMatrix(torch.nn.Module):
                     z, pos = mol
                 zs.append(np.asarray(z))
                 positions.append(np.asarray(pos))
-        dtype = self.dtype or torch.get_default_dtype()
+        dtype = self.dtype or torch.float64
         if not zs:
             return self._forward(torch.zeros(0, dtype=torch.int64), torch.zeros(0, 3, dtype=torch.float64),
                                  torch.zeros(0, dtype=torch.int64), dtype)

@@ -172,7 +172,7 @@ def test_tiny_sigma_random_equals_sorted_l2_when_norms_are_well_separated(qm9):
 
 def test_float32_and_create_from_atoms_agree_with_float64_tensors(qm9):
     rows = qm9[:15]
-    cm = CoulombMatrix(29, permutation="eigenspectrum", dtype=torch.float64)
+    cm = CoulombMatrix(29, permutation="eigenspectrum")
     from_tensors = cm(*batched(rows))
     from_atoms = cm.create([ase.Atoms(numbers=r.z, positions=r.pos) for r in rows])
     from_pairs = cm.create([(r.z, r.pos) for r in rows])
@@ -191,12 +191,12 @@ def test_float32_output_is_the_float64_result_rounded_once(qm9, permutation):
     assert torch.equal(as_float32, as_float64.float())
 
 
-def test_create_returns_torchs_default_dtype_unless_told(qm9):
+def test_create_returns_float64_as_dscribe_unless_told(qm9):
     atoms = [ase.Atoms(numbers=r.z, positions=r.pos) for r in qm9[:20]]
-    assert CoulombMatrix(29).create(atoms).dtype == torch.get_default_dtype()
-    exact = CoulombMatrix(29, dtype=torch.float64).create(atoms)
+    exact = CoulombMatrix(29).create(atoms)
     assert exact.dtype == torch.float64
-    assert torch.equal(CoulombMatrix(29).create(atoms), exact.to(torch.get_default_dtype()))
+    rounded = CoulombMatrix(29, dtype=torch.float32).create(atoms)
+    assert rounded.dtype == torch.float32 and torch.equal(rounded, exact.float())
 
 
 def test_two_atoms_at_the_same_place_is_an_error_naming_them(qm9):
