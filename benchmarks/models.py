@@ -15,14 +15,17 @@ of the MSE on standardised U0 (no optimizer step), as in PEERS.md; edge
 lengths are computed inside each model's forward. A missing peer prints a
 "skipped" line and the run goes on.
 
-The machine is shared and its speed drifts, so the (library, setting)
-workers run in turns, ``--rounds`` times (A B C ... A B C ...), each timing
-``--batches`` batches after one warm-up batch; a measurement's figures are
-over all its rounds. One JSON line per measurement (median, min, max), then
-one ratio line per peer (geognn with its defaults against the peer's faster
-setting) and one against the fastest peer; never asserts on time. geognn is
-imported from this checkout (the repository goes first on sys.path), so the
-peers' virtual environment needs no geognn install, only its native build.
+The machine is shared and its speed drifts, so every (library, setting)
+worker is started once, loads its model and the molecules, and then waits;
+the driver asks them in turn for one batch each (A B C A B C ...), for
+``--batches`` batches (after one warm-up batch each), ``--rounds`` times.
+Every library thus runs each batch within seconds of the others. One JSON
+line per measurement (median, min, max over all timed batches), then one
+ratio line per peer: geognn with its defaults against the peer's faster
+setting, as the ratio of medians and as the median of the per-batch ratios
+(paired, the figure that drift moves least); never asserts on time. geognn
+is imported from this checkout (the repository goes first on sys.path), so
+the peers' virtual environment needs no geognn install, only its native build.
 """
 
 from __future__ import annotations
@@ -46,9 +49,8 @@ def parse_args(argv=None):
     p.add_argument("--sample", choices=["random", "first"], default="random",
                    help="random: drawn from all of QM9 with seed 0; first: the first N (default: random)")
     p.add_argument("--batch-size", type=int, default=100, help="molecules per batch (default: 100)")
-    p.add_argument("--batches", type=int, default=5, help="timed batches per round, after one warm-up (default: 5)")
-    p.add_argument("--rounds", type=int, default=4,
-                   help="turns of all (library, setting) workers, interleaved (default: 4)")
+    p.add_argument("--batches", type=int, default=10, help="timed batches per round (default: 10)")
+    p.add_argument("--rounds", type=int, default=2, help="passes over those batches (default: 2)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: 2)")
     p.add_argument("--hidden", type=int, default=128, help="hidden channels = filters (default: 128)")
     p.add_argument("--interactions", type=int, default=6, help="interaction blocks (default: 6)")
@@ -161,7 +163,7 @@ BUILDERS = {"geognn": build_geognn, "pyg": build_pyg, "schnetpack": build_schnet
 
 
 def worker(args) -> None:
-    """One (library, setting) in this process: prints one JSON line with every timed batch."""
+    """Serves one (library, setting): after a "ready" line, times batch k for each k read from stdin."""
     import torch
 
     if args.setting == "flush":
@@ -172,12 +174,14 @@ def worker(args) -> None:
     try:
         model, run = BUILDERS[args.worker](args)
     except ImportError as err:
-        print(json.dumps({"suite": "models", "library": args.worker, "setting": args.setting,
-                          "skipped": f"{args.worker} is not installed here ({err}); install it to compare"}))
+        print(json.dumps({"skipped": f"{args.worker} is not installed here ({err}); install it to compare"}),
+              flush=True)
         return
     batches = load_batches(args)
-    times_fb, times_f = [], []
-    for k, b in enumerate(batches[: args.batches + 1]):
+    print(json.dumps({"ready": True, "params": sum(p.numel() for p in model.parameters()),
+                      "torch": torch.__version__}), flush=True)
+    for line in sys.stdin:
+        b = batches[int(line) % len(batches)]
         model.zero_grad(set_to_none=True)
         t0 = time.perf_counter()
         loss = torch.nn.functional.mse_loss(run(b), b["y"])
@@ -186,31 +190,48 @@ def worker(args) -> None:
         with torch.no_grad():
             run(b)
         t2 = time.perf_counter()
-        if k > 0:  # the first batch warms up allocators and the thread pool
-            times_fb.append(t1 - t0)
-            times_f.append(t2 - t1)
-    print(json.dumps({
-        "library": args.worker, "setting": args.setting,
-        "edges_per_batch": [b["edge_index"].shape[1] for b in batches[1:args.batches + 1]],
-        "params": sum(p.numel() for p in model.parameters()),
-        "fwd_bwd_s": times_fb, "fwd_s": times_f, "torch": torch.__version__,
-    }), flush=True)
+        print(json.dumps({"fwd_bwd_s": t1 - t0, "fwd_s": t2 - t1, "edges": b["edge_index"].shape[1]}), flush=True)
 
 
 # --- driver side ------------------------------------------------------------------
-def summarize(args, library, setting, runs):
-    """One measurement line from the worker outputs of all rounds."""
-    fb = [t * 1e3 for r in runs for t in r["fwd_bwd_s"]]
-    fwd = [t * 1e3 for r in runs for t in r["fwd_s"]]
+class Worker:
+    """A worker subprocess for one (library, setting)."""
+
+    def __init__(self, args, passthrough, library, setting):
+        self.library, self.setting = library, setting
+        cmd = [sys.executable, os.path.abspath(__file__), *passthrough, "--worker", library, "--setting", setting]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True)
+        self.times, self.info = [], self._read()
+
+    def _read(self):
+        for line in self.proc.stdout:
+            if line.startswith("{"):
+                return json.loads(line)
+        return {"error": (self.proc.stderr.read().strip().splitlines() or ["no output"])[-1]}
+
+    def step(self, k):
+        self.proc.stdin.write(f"{k}\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.stdin.close()
+            self.proc.wait()
+
+
+def summarize(args, worker):
+    fb = [t["fwd_bwd_s"] * 1e3 for t in worker.times]
     med = statistics.median(fb)
-    edges = runs[0]["edges_per_batch"]
     return {
-        "suite": "models", "library": library, "setting": setting, "sample": args.sample,
-        "molecules": args.molecules, "batch_size": args.batch_size, "rounds": len(runs), "timed_batches": len(fb),
-        "edges_per_batch": round(statistics.mean(edges), 1), "params": runs[0]["params"],
-        "fwd_bwd_ms": round(med, 2), "fwd_bwd_ms_min": round(min(fb), 2), "fwd_bwd_ms_max": round(max(fb), 2),
-        "fwd_ms": round(statistics.median(fwd), 2), "mol_per_s": round(args.batch_size / (med / 1e3), 1),
-        "threads": args.threads, "torch": runs[0]["torch"], "load_avg_1min": round(os.getloadavg()[0], 2),
+        "suite": "models", "library": worker.library, "setting": worker.setting, "sample": args.sample,
+        "molecules": args.molecules, "batch_size": args.batch_size, "timed_batches": len(fb),
+        "edges_per_batch": round(statistics.mean(t["edges"] for t in worker.times), 1),
+        "params": worker.info["params"], "fwd_bwd_ms": round(med, 2), "fwd_bwd_ms_min": round(min(fb), 2),
+        "fwd_bwd_ms_max": round(max(fb), 2), "fwd_ms": round(statistics.median(t["fwd_s"] * 1e3 for t in worker.times), 2),
+        "mol_per_s": round(args.batch_size / (med / 1e3), 1), "threads": args.threads, "torch": worker.info["torch"],
+        "load_avg_1min": round(os.getloadavg()[0], 2),
     }
 
 
@@ -219,45 +240,51 @@ def main(argv=None) -> int:
     if args.worker:
         worker(args)
         return 0
-    passthrough = [a for a in (argv if argv is not None else sys.argv[1:])
-                   if not a.startswith(("--libraries", "--settings"))]
-    configs = [(lib, setting) for lib in args.libraries.split(",") for setting in args.settings.split(",")]
-    runs = {c: [] for c in configs}
-    done = {}  # configs that printed a skip or an error line
-    for _ in range(max(args.rounds, 1)):
-        for library, setting in configs:  # interleaved: one worker of each config per round
-            if (library, setting) in done:
-                continue
-            cmd = [sys.executable, os.path.abspath(__file__), *passthrough, "--worker", library, "--setting", setting]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
-            if proc.returncode != 0 or not lines:
-                done[(library, setting)] = {"suite": "models", "library": library, "setting": setting,
-                                            "error": (proc.stderr.strip().splitlines() or ["no output"])[-1]}
-            elif "skipped" in lines[0]:
-                done[(library, setting)] = lines[0]
+    passthrough, skip_value = [], False
+    for a in (argv if argv is not None else sys.argv[1:]):  # the workers get all but --libraries/--settings
+        if skip_value or a.startswith(("--libraries", "--settings")):
+            skip_value = not skip_value and "=" not in a
+            continue
+        passthrough.append(a)
+    workers, results = [], []
+    for library in args.libraries.split(","):
+        for setting in args.settings.split(","):
+            w = Worker(args, passthrough, library, setting)
+            if "ready" in w.info:
+                workers.append(w)
             else:
-                runs[(library, setting)].append(lines[0])
-    results = []
-    for config in configs:
-        line = summarize(args, *config, runs[config]) if runs[config] else done[config]
+                w.close()
+                results.append({"suite": "models", "library": library, "setting": setting, **w.info})
+    try:
+        for w in workers:
+            w.step(0)  # warm-up: allocators, thread pool
+        for _ in range(max(args.rounds, 1)):
+            for k in range(1, args.batches + 1):
+                for w in workers:  # the same batch, one library after the other
+                    w.times.append(w.step(k))
+    finally:
+        for w in workers:
+            w.close()
+    for w in workers:
+        results.append(summarize(args, w))
+    for line in results:
         print(json.dumps(line), flush=True)
-        results.append(line)
-    timed = [r for r in results if "fwd_bwd_ms" in r]
-    ours = [r for r in timed if r["library"] == "geognn" and r["setting"] == "default"]
+    ours = [w for w in workers if w.library == "geognn" and w.setting == "default"]
     best = {}
-    for r in timed:  # each peer at its faster setting
-        if r["library"] != "geognn" and (r["library"] not in best or r["fwd_bwd_ms"] < best[r["library"]]["fwd_bwd_ms"]):
-            best[r["library"]] = r
+    for w in workers:  # each peer at its faster setting
+        if w.library != "geognn":
+            med = statistics.median(t["fwd_bwd_s"] for t in w.times)
+            if w.library not in best or med < best[w.library][0]:
+                best[w.library] = (med, w)
     if ours and best:
-        for peer in sorted(best.values(), key=lambda r: r["fwd_bwd_ms"]):
+        mine = ours[0]
+        my_med = statistics.median(t["fwd_bwd_s"] for t in mine.times)
+        for med, peer in sorted(best.values(), key=lambda mw: mw[0]):
+            paired = [p["fwd_bwd_s"] / g["fwd_bwd_s"] for p, g in zip(peer.times, mine.times)]
             print(json.dumps({"suite": "models", "ratio": "geognn_default_vs_peer_faster_setting",
-                              "peer": peer["library"], "peer_setting": peer["setting"],
-                              "speedup": round(peer["fwd_bwd_ms"] / ours[0]["fwd_bwd_ms"], 3)}))
-        fastest = min(best.values(), key=lambda r: r["fwd_bwd_ms"])
-        print(json.dumps({"suite": "models", "ratio": "geognn_default_vs_fastest_peer", "peer": fastest["library"],
-                          "peer_setting": fastest["setting"],
-                          "speedup": round(fastest["fwd_bwd_ms"] / ours[0]["fwd_bwd_ms"], 3)}))
+                              "peer": peer.library, "peer_setting": peer.setting,
+                              "speedup": round(med / my_med, 3), "speedup_paired_median": round(statistics.median(paired), 3),
+                              "fastest_peer": peer is min(best.values(), key=lambda mw: mw[0])[1]}))
     return 0
 
 
