@@ -4,7 +4,7 @@ Layers here aggregate over edges only through :mod:`geognn.ops`.
 """
 
 from geognn.nn.activation import ShiftedSoftplus, shifted_softplus
-from geognn.nn.cfconv import CFConv, cfconv_filters, filter_hidden_all
+from geognn.nn.cfconv import CFConv, cfconv_filters
 from geognn.nn.cutoff import CosineCutoff, PolynomialCutoff
 from geognn.nn.pairs import PairGraph, symmetric_pairs
 from geognn.nn.radial import SUBNORMAL_FLOOR, BesselRBF, GaussianRBF, gaussian_rbf
@@ -22,7 +22,6 @@ __all__ = [
     "SUBNORMAL_FLOOR",
     "ShiftedSoftplus",
     "cfconv_filters",
-    "filter_hidden_all",
     "gaussian_rbf",
     "readout",
     "shifted_softplus",

@@ -65,10 +65,7 @@ class CFConv(nn.Module):
         return F.softplus(self.filter_net[0](rbf))
 
     def filters_from_hidden(self, hidden: torch.Tensor, edge_weight: torch.Tensor) -> torch.Tensor:
-        """(E, F) :meth:`filter_hidden` output and (E,) cutoff weights -> (E, F) filters.
-
-        ``hidden`` may be a strided view (a slice of :func:`filter_hidden_all`'s output).
-        """
+        """(E, F) :meth:`filter_hidden` output and (E,) cutoff weights -> (E, F) filters."""
         second = self.filter_net[2]
         bias = second.bias - _LN2 * second.weight.sum(dim=1)  # the shift of the softplus, folded in
         return F.linear(hidden, second.weight, bias) * edge_weight.unsqueeze(-1)
@@ -91,103 +88,76 @@ class CFConv(nn.Module):
         return self.aggregate(x, self.filters(rbf, edge_weight), graph)
 
 
-def filter_hidden_all(convs: Sequence[CFConv], rbf: torch.Tensor) -> list[torch.Tensor]:
-    """:meth:`CFConv.filter_hidden` of several convolutions on one basis, in one matrix product.
-
-    The first filter layers of all ``convs`` read the same (E, K) basis, so they
-    are applied as one (E, K) @ (K, sum F) product followed by one softplus;
-    the result is split into (E, F_c) views, one per convolution. Same values as
-    calling ``conv.filter_hidden(rbf)`` for each, fewer passes over E.
-    """
-    if len(convs) == 0:
-        return []
-    if len(convs) == 1:
-        return [convs[0].filter_hidden(rbf)]
-    firsts = [conv.filter_net[0] for conv in convs]
-    weight = torch.cat([lin.weight for lin in firsts])
-    bias = torch.cat([lin.bias for lin in firsts])
-    hidden = F.softplus(F.linear(rbf, weight, bias))
-    return list(hidden.split([lin.out_features for lin in firsts], dim=-1))
-
-
 class _FilterBank(torch.autograd.Function):
     """The filters of several CFConvs on one basis, with a hand-written backward.
 
-    Forward: ``A = rbf W1^T + b1`` for all convolutions at once (E x sum F),
-    ``S = softplus(A)``, then per convolution ``w_c = (S_c W2_c^T + b2_c - ln2 W2_c 1) * cutoff``.
-    Backward: the gradients of the parameters only (the basis and cutoff
-    carry none on this path).
+    Per convolution c: ``A_c = rbf W1_c^T + b1_c``, ``S_c = softplus(A_c)``,
+    ``w_c = (S_c W2_c^T + b2_c - ln2 W2_c 1) * cutoff``. Backward: the
+    gradients of the parameters only (the basis and cutoff carry none on
+    this path).
 
-    Memory traffic over the (E, F) tensors is what costs here, so: the first
+    Memory traffic over the (E, F) tensors is what costs here, so the first
     layer's bias rides along as a column of ones next to the basis (no
-    (E, sum F) bias copy forward, no bias sum backward: it comes out of the
-    weight product), and every convolution's gradient with respect to S_c is
-    written straight into one (E, sum F) buffer (no split/cat).
+    (E, F) bias copy forward, no bias sum backward: it comes out of the
+    weight product), and nothing is split, concatenated or kept beyond A_c
+    and S_c. Each tensor stays (E, F): one (E, sum F) tensor for all
+    convolutions would pass glibc's largest mmap threshold (32 MiB) for a
+    batch of 100 QM9 molecules and be page-faulted in afresh at every step.
     """
 
     @staticmethod
-    def forward(ctx, rbf, edge_weight, weight1, bias1, *second):
-        num = len(second) // 2
-        weights2, biases2 = second[:num], second[num:]
+    def forward(ctx, rbf, edge_weight, *params):
+        num = len(params) // 4
+        weights1, biases1, weights2, biases2 = (params[i * num:(i + 1) * num] for i in range(4))
         rbf_ones = torch.cat([rbf, rbf.new_ones(rbf.shape[0], 1)], dim=1)
-        pre = torch.mm(rbf_ones, torch.cat([weight1, bias1.unsqueeze(-1)], dim=1).t())
-        hidden = F.softplus(pre)
         cut = edge_weight.unsqueeze(-1)
-        filters, start = [], 0
-        for weight2, bias2 in zip(weights2, biases2):
-            width = weight2.shape[1]
+        filters, saved = [], []
+        for weight1, bias1, weight2, bias2 in zip(weights1, biases1, weights2, biases2):
+            pre = torch.mm(rbf_ones, torch.cat([weight1, bias1.unsqueeze(-1)], dim=1).t())
+            hidden = F.softplus(pre)
             bias = bias2 - _LN2 * weight2.sum(dim=1)  # the shift of the softplus, folded in
-            filters.append(torch.addmm(bias, hidden[:, start:start + width], weight2.t()).mul_(cut))
-            start += width
-        ctx.save_for_backward(rbf_ones, edge_weight, pre, hidden, *weights2)
+            filters.append(torch.addmm(bias, hidden, weight2.t()).mul_(cut))
+            saved += [pre, hidden]
+        ctx.num = num
+        ctx.save_for_backward(rbf_ones, edge_weight, *weights2, *saved)
         return tuple(filters)
 
     @staticmethod
     def backward(ctx, *grad_filters):
-        rbf_ones, edge_weight, pre, hidden, *weights2 = ctx.saved_tensors
+        num = ctx.num
+        rbf_ones, edge_weight, *rest = ctx.saved_tensors
+        weights2, saved = rest[:num], rest[num:]
         cut = edge_weight.unsqueeze(-1)
-        grad_hidden = torch.empty_like(hidden)
-        grads_w2, grads_b2, start = [], [], 0
-        for weight2, grad in zip(weights2, grad_filters):
-            width = weight2.shape[1]
-            block = slice(start, start + width)
-            if grad is None:
-                grad_hidden[:, block].zero_()
-                grads_w2.append(torch.zeros_like(weight2))
-                grads_b2.append(weight2.new_zeros(weight2.shape[0]))
-            else:
-                grad_y = grad * cut
-                grad_b2 = grad_y.sum(dim=0)
-                # b2 - ln2 W2 1 is the bias used: W2 also gets -ln2 times the bias gradient
-                grads_w2.append(torch.mm(grad_y.t(), hidden[:, block]).sub_(_LN2 * grad_b2.unsqueeze(-1)))
-                grads_b2.append(grad_b2)
-                torch.mm(grad_y, weight2, out=grad_hidden[:, block])
-            start += width
-        grad_a = torch.ops.aten.softplus_backward(grad_hidden, pre, 1, 20)  # F.softplus's beta and threshold
-        grad_w1_b1 = torch.mm(grad_a.t(), rbf_ones)
-        return (None, None, grad_w1_b1[:, :-1], grad_w1_b1[:, -1], *grads_w2, *grads_b2)
+        grads_w1, grads_b1, grads_w2, grads_b2 = [], [], [], []
+        for k, (weight2, grad) in enumerate(zip(weights2, grad_filters)):
+            pre, hidden = saved[2 * k], saved[2 * k + 1]
+            grad_y = grad * cut
+            grad_b2 = grad_y.sum(dim=0)
+            # b2 - ln2 W2 1 is the bias used: W2 also gets -ln2 times the bias gradient
+            grads_w2.append(torch.mm(grad_y.t(), hidden).sub_(_LN2 * grad_b2.unsqueeze(-1)))
+            grads_b2.append(grad_b2)
+            grad_a = torch.ops.aten.softplus_backward(torch.mm(grad_y, weight2), pre, 1, 20)  # F.softplus's
+            grad_w1_b1 = torch.mm(grad_a.t(), rbf_ones)                                        # beta, threshold
+            grads_w1.append(grad_w1_b1[:, :-1])
+            grads_b1.append(grad_w1_b1[:, -1])
+        return (None, None, *grads_w1, *grads_b1, *grads_w2, *grads_b2)
 
 
 def cfconv_filters(convs: Sequence[CFConv], rbf: torch.Tensor, edge_weight: torch.Tensor) -> list[torch.Tensor]:
     """``[conv.filters(rbf, edge_weight) for conv in convs]``, computed together.
 
-    The first filter layers run as one matrix product (:func:`filter_hidden_all`).
     When only the parameters need gradients (training on energies, the
-    common case), a hand-written backward (:class:`_FilterBank`) does the
-    rest with fewer passes over the (E, F) tensors; when the basis or the
-    cutoff needs a gradient (forces, which may be differentiated again) or
-    under ``torch.compile``, plain autograd does.
+    common case), a hand-written backward (:class:`_FilterBank`) makes fewer
+    passes over the (E, F) tensors than autograd; when the basis or the
+    cutoff needs a gradient (forces, which may be differentiated again), when
+    nothing needs one, or under ``torch.compile``, plain autograd does.
     """
-    if len(convs) == 0:
-        return []
     needs_input_grad = rbf.requires_grad or edge_weight.requires_grad
     params_grad = torch.is_grad_enabled() and any(p.requires_grad for conv in convs for p in conv.parameters())
-    if needs_input_grad or not params_grad or torch.compiler.is_compiling():
-        hidden = filter_hidden_all(convs, rbf)
-        return [conv.filters_from_hidden(h, edge_weight) for conv, h in zip(convs, hidden)]
-    firsts = [conv.filter_net[0] for conv in convs]
-    seconds = [conv.filter_net[2] for conv in convs]
-    weight1 = torch.cat([lin.weight for lin in firsts])
-    bias1 = torch.cat([lin.bias for lin in firsts])
-    return list(_FilterBank.apply(rbf, edge_weight, weight1, bias1, *[lin.weight for lin in seconds],
-                                  *[lin.bias for lin in seconds]))
+    if len(convs) == 0 or needs_input_grad or not params_grad or torch.compiler.is_compiling():
+        return [conv.filters(rbf, edge_weight) for conv in convs]
+    layers = [conv.filter_net[i] for i in (0, 2) for conv in convs]
+    firsts, seconds = layers[:len(convs)], layers[len(convs):]
+    params = [lin.weight for lin in firsts] + [lin.bias for lin in firsts]
+    params += [lin.weight for lin in seconds] + [lin.bias for lin in seconds]
+    return list(_FilterBank.apply(rbf, edge_weight, *params))

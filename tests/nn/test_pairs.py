@@ -1,6 +1,6 @@
 import torch
 
-from geognn.nn import CFConv, CosineCutoff, GaussianRBF, PairGraph, filter_hidden_all, symmetric_pairs
+from geognn.nn import CFConv, CosineCutoff, GaussianRBF, PairGraph, symmetric_pairs
 from geognn.ops import CSRGraph
 
 
@@ -59,13 +59,10 @@ def test_pair_shared_cfconv_equals_the_per_edge_cfconv_values_and_gradients():
         torch.testing.assert_close(gp, ge, rtol=1e-10, atol=1e-12)
 
 
-def test_filter_hidden_all_equals_each_conv_alone_and_folded_shift_equals_filter_net():
+def test_folded_softplus_shift_gives_the_textbook_filter_network():
     torch.manual_seed(0)
-    convs = [CFConv(4, 4, num_filters=f, num_rbf=10).double() for f in (6, 3, 6)]
+    conv = CFConv(4, 4, num_filters=6, num_rbf=10).double()
     d = torch.rand(30, dtype=torch.float64) * 3
     rbf, c = GaussianRBF(10, 0.0, 3.0).double()(d), CosineCutoff(3.0)(d)
-    for conv, hidden in zip(convs, filter_hidden_all(convs, rbf)):
-        torch.testing.assert_close(hidden, conv.filter_hidden(rbf), rtol=1e-14, atol=1e-14)
-        # the - ln 2 of the shifted softplus folded into the bias: the same filters as the textbook network
-        torch.testing.assert_close(conv.filters_from_hidden(hidden, c), conv.filter_net(rbf) * c[:, None],
-                                   rtol=1e-12, atol=1e-12)
+    # the - ln 2 of the shifted softplus folded into the second layer's bias
+    torch.testing.assert_close(conv.filters(rbf, c), conv.filter_net(rbf) * c[:, None], rtol=1e-12, atol=1e-12)
