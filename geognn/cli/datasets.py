@@ -10,7 +10,7 @@ from typing import Sequence
 import torch
 from torch_geometric.data import Data
 
-from geognn.cli.inputs import TABLE_SUFFIXES, _check_columns
+from geognn.cli.inputs import TABLE_SUFFIXES, check_table_columns
 
 # QM9 targets that are per-molecule properties rather than sums over atoms.
 INTENSIVE_QM9_TARGETS = {"mu", "homo", "lumo", "gap"}
@@ -85,7 +85,7 @@ def file_sets(path: Path, targets: Sequence[str], smiles_column: str, sizes, see
     if not path.is_file():
         raise FileNotFoundError(f"training file {path} does not exist; check --data")
     if path.suffix.lower() in TABLE_SUFFIXES:
-        smiles_column = _check_columns(path, smiles_column, None)
+        smiles_column = check_table_columns(path, smiles_column, None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # what is skipped is reported by the command
         try:

@@ -54,7 +54,7 @@ def read_inputs(path, *, smiles_column: str = "smiles", id_column: str | None = 
     suffix = path.suffix.lower()
     is_table = suffix in TABLE_SUFFIXES
     if is_table:
-        smiles_column = _check_columns(path, smiles_column, id_column)
+        smiles_column = check_table_columns(path, smiles_column, id_column)
     elif id_column:
         raise ValueError(f"--id-column applies to .csv/.tsv tables, not to {path.name}")
     with warnings.catch_warnings():
@@ -74,7 +74,7 @@ def read_inputs(path, *, smiles_column: str = "smiles", id_column: str | None = 
     return molecules, skipped
 
 
-def _check_columns(path: Path, smiles_column: str, id_column: str | None) -> str:
+def check_table_columns(path: Path, smiles_column: str, id_column: str | None) -> str:
     """The SMILES column's name as the header spells it (case aside); errors name the option to change."""
     delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
     with open(path, newline="") as handle:
