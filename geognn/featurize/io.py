@@ -10,6 +10,7 @@ left out, listed in the report, and a warning says how many were skipped.
 from __future__ import annotations
 
 import csv
+import inspect
 import io
 import warnings
 from dataclasses import dataclass, field
@@ -179,6 +180,11 @@ def _from_rdkit(mol, identifier: str, properties: dict, smiles: str | None, embe
     has_3d = mol.GetNumConformers() > 0 and mol.GetConformer().Is3D()
     if not has_3d:
         mol = embed_molecule(mol, seed=seed) if embed else Chem.AddHs(mol)
+    elif mol.GetNumBonds() > 0 and any(atom.GetTotalNumHs(includeNeighbors=False) for atom in mol.GetAtoms()):
+        # A 3D record with bonds but without its hydrogens: a geometric model must see them,
+        # so they are added where RDKit's geometry rules put them (heavy atoms stay as written).
+        # A record without bonds says nothing about hydrogens, so its atoms are taken as complete.
+        mol = Chem.AddHs(mol, addCoords=True)
     z = np.array([a.GetAtomicNum() for a in mol.GetAtoms()], dtype=np.int64)
     if (z == 0).any():
         raise MoleculeReadError(identifier, f"dummy/unknown atom (atomic number 0) at index {int(np.argmax(z == 0))}")
@@ -299,9 +305,10 @@ def _sdf_record(block: str, where: str, embed: bool, seed: int, sanitize: bool) 
 
 
 def read_sdf(path, *, embed: bool = True, seed: int = 0, sanitize: bool = True, on_error: str = "raise") -> ReadResult:
-    """Molecules of an SDF (or single MOL) file; hydrogens as written in the file.
+    """Molecules of an SDF (or single MOL) file.
 
-    3D coordinates in the file are used as they are (Å). Records with 2D or no
+    3D coordinates in the file are used as they are (Å); hydrogens the record
+    leaves implicit are added with RDKit-generated coordinates. Records with 2D or no
     coordinates get a seeded 3D conformer (with explicit hydrogens) when
     ``embed`` is true, else ``pos`` is None. SD data fields become properties.
     Identifiers are ``file:#k (line L)``, k counting records from 0.
@@ -426,7 +433,14 @@ def read_molecules(path, **options) -> ReadResult:
     reader = _READERS.get(path.suffix.lower())
     if reader is None:
         raise ValueError(f"{path}: unsupported file type {path.suffix!r}; supported: {sorted(_READERS)}")
-    return reader(path, **options)
+    # Options one kind of file has no use for (a conformer seed for xyz coordinates) are dropped,
+    # so the same options can be given for any file; unknown names are still an error.
+    known = {name for reader_ in set(_READERS.values()) for name in inspect.signature(reader_).parameters}
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise TypeError(f"read_molecules: unknown option(s) {unknown}; readers take {sorted(known - {'path', 'source'})}")
+    accepted = inspect.signature(reader).parameters
+    return reader(path, **{k: v for k, v in options.items() if k in accepted})
 
 
 def read_many(paths: Iterable, **options) -> ReadResult:

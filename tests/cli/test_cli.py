@@ -207,7 +207,7 @@ def test_predict_missing_input_is_a_clear_error(qm9_run, tmp_path, capsys):
     assert status == 2 and "does not exist" in capsys.readouterr().err
 
 
-def test_predict_notes_molecules_whose_hydrogens_are_missing(qm9_run, tmp_path, capsys):
+def test_predict_completes_implicit_hydrogens_of_an_sdf_record(qm9_run, tmp_path, capsys):
     from rdkit import Chem
     from rdkit.Chem import AllChem
 
@@ -216,5 +216,13 @@ def test_predict_notes_molecules_whose_hydrogens_are_missing(qm9_run, tmp_path, 
     sdf = tmp_path / "implicit_h.sdf"
     sdf.write_text(Chem.MolToMolBlock(Chem.RemoveHs(mol)) + "$$$$\n")
     status, rows, err = _predict(qm9_run / "best.pt", sdf, capsys)
+    assert status == 0 and rows[0]["num_atoms"] == "9"
+    assert "no hydrogen atom" not in err
+
+
+def test_predict_notes_molecules_whose_hydrogens_are_missing(qm9_run, tmp_path, capsys):
+    xyz = tmp_path / "bare_carbon.xyz"
+    xyz.write_text("3\nbare\nC 0 0 0\nC 1.5 0 0\nO 2.2 1.1 0\n")  # coordinates say nothing of hydrogens
+    status, rows, err = _predict(qm9_run / "best.pt", xyz, capsys)
     assert status == 0 and rows[0]["num_atoms"] == "3"
     assert "no hydrogen atom" in err and "addCoords=True" in err

@@ -213,3 +213,33 @@ def test_read_molecules_dispatches_on_suffix_and_rejects_unknown_ones(tmp_path):
         read_molecules(tmp_path / "a.pdb")
     with pytest.raises(ValueError, match='on_error must be "raise" or "skip"'):
         read_smiles(["C"], on_error="ignore")
+
+
+def test_sdf_record_without_hydrogens_gets_them_with_coordinates(tmp_path):
+    from rdkit import Chem
+    from rdkit.Chem import AllChem
+
+    mol = Chem.AddHs(Chem.MolFromSmiles("CCO"))
+    AllChem.EmbedMolecule(mol, randomSeed=0)
+    heavy = Chem.RemoveHs(mol)  # 3D heavy-atom record, as many files hold them
+    path = tmp_path / "ethanol_heavy.sdf"
+    writer = Chem.SDWriter(str(path))
+    writer.write(heavy)
+    writer.close()
+    (molecule,), _ = read_sdf(path)
+    assert sorted(molecule.z.tolist()) == [1] * 6 + [6, 6, 8]
+    heavy_pos = heavy.GetConformer().GetPositions()
+    assert np.allclose(molecule.pos[:3], heavy_pos, atol=1e-4), "heavy atoms keep their coordinates"
+    assert np.isfinite(molecule.pos).all()
+    h_pos = molecule.pos[molecule.z == 1]
+    dists = np.linalg.norm(h_pos[:, None] - molecule.pos[None, molecule.z != 1], axis=-1).min(1)
+    assert np.all((dists > 0.9) & (dists < 1.2)), "each H sits about a bond length from a heavy atom"
+
+
+def test_read_molecules_takes_the_same_options_for_every_file_kind(tmp_path):
+    path = tmp_path / "water.xyz"
+    path.write_text("3\nwater\nO 0 0 0\nH 0.96 0 0\nH -0.24 0.93 0\n")
+    (molecule,), _ = read_molecules(path, seed=3, on_error="skip")  # seed means nothing for xyz
+    assert molecule.z.tolist() == [8, 1, 1]
+    with pytest.raises(TypeError, match="unknown option"):
+        read_molecules(path, sed=3)
