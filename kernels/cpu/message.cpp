@@ -2,13 +2,14 @@
 //   message_sum:  out[i] = sum_{e: dst[e] = i} x[src[e]] * w[e]
 //   edge_product: out[e] = a[ia[e]] * b[ib[e]]
 // Neither materialises an E x F message tensor except edge_product's output,
-// which is the gradient of the filter w. Both walk CSR rows, one output row
-// per thread, so they are deterministic and atomic-free.
+// which is the gradient of the filter w. Both are deterministic and
+// atomic-free: each output row is written by one thread.
 #include <ATen/ATen.h>
 #include <ATen/OpMathType.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
+#include <type_traits>
 #include <vector>
 
 #include "geognn/ops.h"
@@ -31,54 +32,72 @@ void check_graph(const Tensor& src, const Tensor& dst, const Tensor& dst_perm, c
   TORCH_CHECK_VALUE(dst_ptr.numel() >= 1 && src_ptr.numel() >= 1, "geognn: CSR offsets must not be empty");
 }
 
+// Owner computes: each thread owns a block of destination rows, scans the
+// edges in order and accumulates those landing in its block. Filters are read
+// in edge order (no random row gathers through a permutation, which is what
+// costs on a random graph), every output row sums its edges in edge order
+// (the same order as a stable CSR walk: deterministic for any thread count),
+// and no thread writes another's rows, so there are no atomics.
 template <typename scalar_t>
-void message_sum_kernel(const scalar_t* x, const scalar_t* w, const int64_t* src, const int64_t* perm,
-                        const int64_t* ptr, int64_t N, int64_t Nx, int64_t E, int64_t F, scalar_t* out) {
+void message_sum_kernel(const scalar_t* x, const scalar_t* w, const int64_t* src, const int64_t* dst, int64_t N,
+                        int64_t Nx, int64_t E, int64_t F, scalar_t* out) {
   using acc_t = at::opmath_type<scalar_t>;
-  at::parallel_for(0, N, row_grain(N, E * F), [&](int64_t begin, int64_t end) {
-    std::vector<acc_t> acc(F);
-    for (int64_t i = begin; i < end; ++i) {
-      std::fill(acc.begin(), acc.end(), acc_t(0));
-      for (int64_t k = ptr[i]; k < ptr[i + 1]; ++k) {
-        const int64_t e = perm[k];
-        TORCH_CHECK_INDEX(e >= 0 && e < E, "geognn: edge permutation entry ", e, " at ", k, " is out of range");
+  constexpr bool kInPlace = std::is_same_v<acc_t, scalar_t>;
+  const int64_t blocks = (E * F < (1 << 16)) ? 1 : std::max<int64_t>(1, std::min<int64_t>(at::get_num_threads(), N));
+  at::parallel_for(0, blocks, 1, [&](int64_t b0, int64_t b1) {
+    for (int64_t b = b0; b < b1; ++b) {
+      const int64_t lo = N * b / blocks, hi = N * (b + 1) / blocks;
+      std::vector<acc_t> scratch(kInPlace ? 0 : (hi - lo) * F);
+      acc_t* acc = kInPlace ? reinterpret_cast<acc_t*>(out + lo * F) : scratch.data();
+      std::fill(acc, acc + (hi - lo) * F, acc_t(0));
+      for (int64_t e = 0; e < E; ++e) {
+        const int64_t i = dst[e];
+        if (i < lo || i >= hi) {
+          TORCH_CHECK_INDEX(i >= 0 && i < N, "geognn: destination node ", i, " of edge ", e, " is out of range for ",
+                            N, " nodes");
+          continue;
+        }
         const int64_t j = src[e];
         TORCH_CHECK_INDEX(j >= 0 && j < Nx, "geognn: source node ", j, " of edge ", e, " is out of range for ", Nx,
                           " nodes");
         const scalar_t* xj = x + j * F;
         const scalar_t* we = w + e * F;
+        acc_t* ai = acc + (i - lo) * F;
         for (int64_t f = 0; f < F; ++f)
-          FilterProduct<acc_t>::accumulate(acc[f], static_cast<acc_t>(xj[f]), static_cast<acc_t>(we[f]));
+          FilterProduct<acc_t>::accumulate(ai[f], static_cast<acc_t>(xj[f]), static_cast<acc_t>(we[f]));
       }
-      for (int64_t f = 0; f < F; ++f) out[i * F + f] = static_cast<scalar_t>(acc[f]);
+      if constexpr (!kInPlace) {
+        for (int64_t k = 0; k < (hi - lo) * F; ++k) out[lo * F + k] = static_cast<scalar_t>(acc[k]);
+      }
     }
   });
 }
 
 }  // namespace
 
-Tensor message_sum_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& src_in, const Tensor& dst,
+Tensor message_sum_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& src_in, const Tensor& dst_in,
                        const Tensor& dst_perm_in, const Tensor& dst_ptr_in, const Tensor& src_perm,
                        const Tensor& src_ptr) {
   check_values(x_in, "x");
   check_values(w_in, "w");
   const int64_t E = w_in.size(0), F = w_in.size(1), Nx = x_in.size(0);
-  check_graph(src_in, dst, dst_perm_in, dst_ptr_in, src_perm, src_ptr, E);
+  check_graph(src_in, dst_in, dst_perm_in, dst_ptr_in, src_perm, src_ptr, E);
   TORCH_CHECK_VALUE(x_in.size(1) == F, "geognn: x has ", x_in.size(1), " features but w has ", F);
   TORCH_CHECK_VALUE(x_in.scalar_type() == w_in.scalar_type(), "geognn: x is ", x_in.scalar_type(), " but w is ",
                     w_in.scalar_type());
   TORCH_CHECK_VALUE(src_ptr.numel() == Nx + 1, "geognn: src_ptr has ", src_ptr.numel(), " entries for ", Nx,
                     " source nodes");
-  const Tensor x = x_in.contiguous(), w = w_in.contiguous(), src = src_in.contiguous();
-  const Tensor dst_perm = dst_perm_in.contiguous(), dst_ptr = dst_ptr_in.contiguous();
-  const int64_t N = num_segments(dst_ptr);
-  TORCH_CHECK_INDEX(dst_ptr.data_ptr<int64_t>()[N] == E, "geognn: dst_ptr[-1] must equal the edge count ", E);
+  // The CPU kernel walks edges in order and needs no CSR permutation (the CUDA kernel does).
+  const Tensor x = x_in.contiguous(), w = w_in.contiguous(), src = src_in.contiguous(), dst = dst_in.contiguous();
+  const int64_t N = num_segments(dst_ptr_in);
   Tensor out = at::empty({N, F}, x.options());
-  if (N == 0 || F == 0) return out;
+  if (N == 0 || F == 0) {
+    TORCH_CHECK_INDEX(E == 0 || N > 0, "geognn: ", E, " edges but no destination nodes");
+    return out;
+  }
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "geognn_message_sum", [&] {
     message_sum_kernel<scalar_t>(x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), src.data_ptr<int64_t>(),
-                                 dst_perm.data_ptr<int64_t>(), dst_ptr.data_ptr<int64_t>(), N, Nx, E, F,
-                                 out.data_ptr<scalar_t>());
+                                 dst.data_ptr<int64_t>(), N, Nx, E, F, out.data_ptr<scalar_t>());
   });
   return out;
 }
