@@ -12,6 +12,7 @@
 #     have, and pip would otherwise fall back to 2.0.4), then the requirements it declares,
 #     minus that sympy pin and its developer tools (black, pre-commit); it imports on
 #     torch 2.13 once `torch.utils.data.dataloader.T_co` is aliased (benchmarks/models.py does it);
+#   - torch-scatter built from source where it builds (the kernel benchmark's peer);
 #   - geognn's own runtime dependencies (read from pyproject.toml: dependencies + qm9 + bench).
 #
 # geognn itself is NOT installed into .venv-bench: the benchmark runs it from this checkout
@@ -64,6 +65,12 @@ for req in requires("schnetpack") or []:
 EOF
 )
 "${PIP[@]}" "${SPK_DEPS[@]}" "torchmetrics>=1.4" tensorboardX
+
+# torch-scatter, the kernel peer of benchmarks/kernels.py: no wheel for this torch, so it builds from
+# source (about 6.5 minutes on 2 cores). Where it does not build, the kernel benchmark says so and runs
+# without it.
+MAX_JOBS="${MAX_JOBS:-2}" "${PIP[@]}" --no-build-isolation torch-scatter \
+    || echo "setup_peers: torch-scatter did not build here; benchmarks/kernels.py will report it as not installed"
 
 # Checks: the pinned torch, both peers import, geognn's extension loads from the checkout.
 "$VENV/bin/python" - "$ROOT" <<'EOF'
