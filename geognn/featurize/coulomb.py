@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from geognn.featurize._threads import one_thread_on_cpu
+from geognn.ops import _native
 
 __all__ = ["BOHR_IN_ANGSTROM", "CoulombMatrix", "PERMUTATIONS"]
 
@@ -23,8 +24,11 @@ _UNITS = {"angstrom": 1.0, "bohr": BOHR_IN_ANGSTROM}
 # A chunk of molecules of one size holds about this many matrix entries, so
 # that its temporaries stay in a core's L2 cache.
 _CHUNK_ELEMENTS = 1 << 17
-# Row norms closer than this (relative) are treated as equal by sorted_l2.
+# Row norms closer than this (relative) are treated as equal by sorted_l2: in
+# float64 the rounding of a norm is far below it; lower precisions use 100
+# machine epsilons instead (see _tie_rtol).
 _TIE_RTOL = 1e-10
+_NATIVE_DTYPES = (torch.float32, torch.float64)
 
 
 def _zeros(shape, dtype, device):
@@ -47,7 +51,8 @@ class CoulombMatrix(torch.nn.Module):
         n_atoms_max: size n of the output; a molecule with more atoms is an error.
         permutation: ``"none"`` keeps the input atom order; ``"sorted_l2"`` orders
             rows and columns by row norm, largest first (norms equal to 1e-10
-            relative count as ties and keep the input order);
+            relative, or 100 machine epsilons of pos's dtype if larger, count
+            as ties and keep the input order);
             ``"eigenspectrum"`` returns the eigenvalues sorted by absolute value,
             largest first; ``"random"`` sorts by row norms perturbed with
             Gaussian noise of width ``sigma`` (augmentation, Montavon et al. 2012).
@@ -97,6 +102,8 @@ class CoulombMatrix(torch.nn.Module):
         self.distance_unit = distance_unit
         self.dtype = dtype
         self._generator = None
+        # False forces the pure-PyTorch path (the reference the native kernel is tested against).
+        self.use_native = True
 
     @property
     def num_features(self) -> int:
@@ -108,11 +115,40 @@ class CoulombMatrix(torch.nn.Module):
 
     def forward(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor | None = None) -> torch.Tensor:
         """Coulomb matrices (B, n, n), flattened (B, n(n+1)/2) or eigenspectra (B, n); n = n_atoms_max."""
-        with one_thread_on_cpu(pos.device):
-            return self._forward(z, pos, batch, self.dtype or pos.dtype)
+        return self._run(z, pos, batch, None, self.dtype or pos.dtype)
 
-    def _forward(self, z, pos, batch, dtype):
-        counts = self._check(z, pos, batch)
+    def _run(self, z, pos, batch, counts, dtype):
+        """Validates, then takes the native CPU kernel where it applies, else the torch path."""
+        counts = self._check(z, pos, batch, counts)
+        if self._native_applies(pos, dtype):
+            return self._forward_native(z, pos, batch, counts, dtype)
+        with one_thread_on_cpu(pos.device):
+            return self._forward(z, pos, batch, dtype, counts)
+
+    def _native_applies(self, pos, dtype):
+        # The kernel has no autograd and no eigensolver; everything else is the same numbers.
+        return (self.use_native and _native.HAS_NATIVE and pos.device.type == "cpu"
+                and self.permutation != "eigenspectrum" and pos.dtype in _NATIVE_DTYPES and dtype in _NATIVE_DTYPES
+                and not (pos.requires_grad and torch.is_grad_enabled()))
+
+    def _forward_native(self, z, pos, batch, counts, dtype):
+        """The C++ kernel (kernels/cpu/coulomb.cpp): one task per molecule, atoms grouped by molecule."""
+        noise = None
+        if self.permutation == "random":
+            # The same draws, in the same (input) order, as the torch path.
+            noise = torch.randn(z.shape, generator=self._rng(), dtype=pos.dtype)
+        if batch is not None and batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+            order = torch.argsort(batch, stable=True)
+            z, pos = z.index_select(0, order), pos.index_select(0, order)
+            noise = None if noise is None else noise.index_select(0, order)
+        ptr = torch.zeros(counts.numel() + 1, dtype=torch.int64)
+        torch.cumsum(counts, 0, out=ptr[1:])
+        return torch.ops.geognn.coulomb_matrix(
+            z.to(torch.int64), pos, ptr, _half_z_to_2_4(pos), noise, self.n_atoms_max, self.permutation,
+            float(self.sigma or 0.0), _tie_rtol(pos.dtype), _UNITS[self.distance_unit], bool(self.flatten), dtype)
+
+    def _forward(self, z, pos, batch, dtype, counts):
+        """The pure-PyTorch path: any device, every permutation; the reference for the native kernel."""
         counts_of_size = torch.bincount(counts, minlength=self.n_atoms_max + 1).tolist()
         num_graphs, n = counts.shape[0], self.n_atoms_max
         eigen = self.permutation == "eigenspectrum"
@@ -192,8 +228,8 @@ class CoulombMatrix(torch.nn.Module):
                 positions.append(np.asarray(pos))
         dtype = self.dtype or torch.float64
         if not zs:
-            return self._forward(torch.zeros(0, dtype=torch.int64), torch.zeros(0, 3, dtype=torch.float64),
-                                 torch.zeros(0, dtype=torch.int64), dtype)
+            return self._run(torch.zeros(0, dtype=torch.int64), torch.zeros(0, 3, dtype=torch.float64),
+                             torch.zeros(0, dtype=torch.int64), None, dtype)
         counts = np.fromiter(map(len, zs), dtype=np.int64, count=len(zs))
         mismatch = np.nonzero(counts != np.fromiter(map(len, positions), dtype=np.int64, count=len(zs)))[0]
         if len(mismatch):
@@ -203,10 +239,8 @@ class CoulombMatrix(torch.nn.Module):
         pos = np.concatenate(positions).astype(np.float64, copy=False)
         if z.shape != (len(pos),) or pos.ndim != 2 or pos.shape[1] != 3:
             raise ValueError(f"z must be (n,) and pos (n, 3) for every molecule; together {z.shape} and {pos.shape}")
-        batch = np.repeat(np.arange(len(zs)), counts)
-        z, pos, batch = torch.from_numpy(z), torch.from_numpy(pos), torch.from_numpy(batch)
-        with one_thread_on_cpu(pos.device):
-            return self._forward(z, pos, batch, dtype)
+        # Atoms arrive grouped by molecule, so the counts say everything a batch vector would.
+        return self._run(torch.from_numpy(z), torch.from_numpy(pos), None, torch.from_numpy(counts), dtype)
 
     def _rng(self):
         if self._generator is None:
@@ -217,8 +251,12 @@ class CoulombMatrix(torch.nn.Module):
                 self._generator.manual_seed(int(self.seed))
         return self._generator
 
-    def _check(self, z, pos, batch):
-        """Validates the input; returns the atom count (B,) of each molecule."""
+    def _check(self, z, pos, batch, counts=None):
+        """Validates the input; returns the atom count (B,) of each molecule.
+
+        ``counts`` (B,), when given, says the atoms come grouped by molecule
+        with these sizes (``batch`` is then None).
+        """
         if pos.dim() != 2 or pos.shape[1] != 3 or z.shape != (pos.shape[0],):
             raise ValueError(f"z must be (N,) and pos (N, 3); got {tuple(z.shape)} and {tuple(pos.shape)}")
         if not pos.is_floating_point():
@@ -228,17 +266,21 @@ class CoulombMatrix(torch.nn.Module):
         # A sum of finite numbers can overflow, so a non-finite sum is only a reason to look closer.
         if not bool(torch.isfinite(pos.sum())) and not bool(torch.isfinite(pos).all()):
             i = int((~torch.isfinite(pos).all(dim=1)).nonzero()[0])
-            where = f"molecule {int(batch[i])}, " if batch is not None else ""
+            if counts is not None:
+                where = f"molecule {int(torch.searchsorted(torch.cumsum(counts, 0), i, right=True))}, "
+            else:
+                where = f"molecule {int(batch[i])}, " if batch is not None else ""
             raise ValueError(f"non-finite position ({where}atom index {i} of the input): {pos[i].tolist()}")
         if z.numel() and (int(z.min()) < 1 or int(z.max()) > 118):
             i = int(((z < 1) | (z > 118)).nonzero()[0])
             raise ValueError(f"atomic number {int(z[i])} at atom index {i} is not in 1..118")
-        if batch is None:
+        one_molecule = batch is None and counts is None
+        if one_molecule:
             counts = torch.full((1,) if z.numel() else (0,), z.numel(), dtype=torch.int64, device=z.device)
-        else:
+        elif counts is None:
             counts = torch.bincount(batch)
         if counts.numel() and int(counts.max()) > self.n_atoms_max:
-            if batch is None:
+            if one_molecule:
                 raise ValueError(f"the molecule has {z.numel()} atoms, more than n_atoms_max={self.n_atoms_max}")
             b = int(torch.argmax(counts))
             raise ValueError(f"molecule {b} has {int(counts[b])} atoms, more than n_atoms_max={self.n_atoms_max}")
@@ -314,6 +356,11 @@ def _raise_clash(dist, mol_ids):
                      "the Coulomb matrix entry Z_i Z_j / r overflows")
 
 
+def _tie_rtol(dtype):
+    """Relative gap below which sorted_l2 calls two row norms equal, for norms computed in ``dtype``."""
+    return max(_TIE_RTOL, 100 * torch.finfo(dtype).eps)
+
+
 def _descending_order(norms, tied):
     """Atom order by descending row norm; with ``tied``, near-equal norms keep input order.
 
@@ -325,7 +372,7 @@ def _descending_order(norms, tied):
     values, order = torch.sort(norms, dim=1, descending=True, stable=True)
     if not tied or norms.shape[1] < 2:
         return order
-    gap = (values[:, :-1] - values[:, 1:]) > _TIE_RTOL * values[:, :-1].abs()
+    gap = (values[:, :-1] - values[:, 1:]) > _tie_rtol(norms.dtype) * values[:, :-1].abs()
     tied_rows = (~gap).any(dim=1).nonzero()[:, 0]
     if tied_rows.numel() == 0:
         return order

@@ -47,3 +47,11 @@ def _message_sum(x, w, src, dst, dst_perm, dst_ptr, src_perm, src_ptr):
 @torch.library.register_fake("geognn::edge_product")
 def _edge_product(a, b, ia, ib, ia_perm, ia_ptr, ib_perm, ib_ptr):
     return a.new_empty((ia.shape[0], a.shape[1]))
+
+
+@torch.library.register_fake("geognn::coulomb_matrix")
+def _coulomb_matrix(z, pos, ptr, diagonal, noise, n_atoms_max, permutation, sigma, tie_rtol, distance_scale, flatten,
+                    dtype):
+    b, n = ptr.shape[0] - 1, n_atoms_max
+    shape = (b, n * (n + 1) // 2) if flatten else (b, n, n)
+    return pos.new_empty(shape, dtype=dtype)

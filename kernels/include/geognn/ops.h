@@ -39,6 +39,10 @@ Tensor message_sum_cpu(const Tensor& x, const Tensor& w, const Tensor& src, cons
 Tensor edge_product_cpu(const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib,
                         const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm,
                         const Tensor& ib_ptr);
+Tensor coulomb_matrix_cpu(const Tensor& z, const Tensor& pos, const Tensor& ptr, const Tensor& diagonal,
+                          const std::optional<Tensor>& noise, int64_t n_atoms_max, c10::string_view permutation,
+                          double sigma, double tie_rtol, double distance_scale, bool flatten,
+                          at::ScalarType dtype);
 
 // CUDA kernels that other CUDA kernels compose (defined in kernels/cuda).
 std::tuple<Tensor, Tensor> csr_cuda(const Tensor& index, int64_t num_rows);
