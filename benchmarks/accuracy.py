@@ -5,6 +5,7 @@
     .venv-bench/bin/python benchmarks/accuracy.py --train 300 --valid 100 --test 200 --epochs 2 --out runs/accuracy-tiny
     .venv-bench/bin/python benchmarks/accuracy.py --libraries geognn --init-seed 1 --out runs/accuracy-init1  # another init
     .venv-bench/bin/python benchmarks/accuracy.py --check-equivalence   # same weights -> same energies and gradients
+    .venv-bench/bin/python benchmarks/accuracy.py --summarize runs/accuracy*/results.jsonl  # all inits, with a test
 
 Both libraries train SchNet (hidden 128, filters 128, 6 interactions, 50
 Gaussians, cutoff 5 Å, sum readout) to predict the U0 atomization energy (eV)
@@ -58,6 +59,7 @@ import copy
 import csv
 import json
 import math
+import statistics
 import os
 import subprocess
 import sys
@@ -96,6 +98,9 @@ def parse_args(argv=None):
                    help="folder for split.json, results.jsonl and the curves (default: runs/accuracy)")
     p.add_argument("--check-equivalence", action="store_true",
                    help="only check that both models, given PyG's weights, give the same energies and gradients")
+    p.add_argument("--summarize", nargs="+", metavar="RESULTS_JSONL",
+                   help="only summarise finished runs: test MAE per library over initialisations (mean, "
+                        "standard deviation) and Welch's t-test of the difference; runs of other sizes are skipped")
     p.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -350,10 +355,50 @@ def worker(args) -> None:
     }), flush=True)
 
 
+# --- summary of finished runs --------------------------------------------------------
+def summarize(paths, args):
+    """Test MAE per library over initialisation seeds, and whether the difference is more than noise.
+
+    Only runs with this invocation's split sizes, epochs, batch size, seed and
+    schedule count; a library's repeated init seed keeps its latest result.
+    """
+    from scipy import stats
+
+    wanted = dict(train=args.train, valid=args.valid, test=args.test, epochs=args.epochs,
+                  batch_size=args.batch_size, seed=args.seed, schedule=args.schedule, lr=args.lr)
+    runs = {}
+    for path in paths:
+        with open(path) as fh:
+            for line in fh:
+                r = json.loads(line)
+                r.setdefault("seed", 0)  # the first runs predate the field; 0 was the default
+                if "test_mae_mev" not in r or any(r.get(k) != v for k, v in wanted.items()):
+                    continue
+                runs.setdefault(r["library"], {})[r.get("init_seed", r["seed"])] = r["test_mae_mev"]
+    summary = {"suite": "accuracy", "summary": "test_mae_mev over init seeds", **wanted}
+    for library, by_seed in sorted(runs.items()):
+        values = [by_seed[k] for k in sorted(by_seed)]
+        summary[library] = {"init_seeds": sorted(by_seed), "test_mae_mev": values,
+                            "mean": round(statistics.mean(values), 2),
+                            "std": round(statistics.stdev(values), 2) if len(values) > 1 else None}
+    if all(len(runs.get(lib, {})) > 1 for lib in LIBRARIES):
+        a, b = list(runs["geognn"].values()), list(runs["pyg"].values())
+        test = stats.ttest_ind(a, b, equal_var=False)
+        diff = statistics.mean(a) - statistics.mean(b)
+        ci = test.confidence_interval(0.95)
+        summary["geognn_minus_pyg_mev"] = {"mean": round(diff, 2), "ci95": [round(ci.low, 2), round(ci.high, 2)],
+                                           "welch_p": round(float(test.pvalue), 3)}
+    print(json.dumps(summary), flush=True)
+    return summary
+
+
 # --- driver side ------------------------------------------------------------------
 def main(argv=None) -> int:
     args = parse_args(argv)
     args.out = os.path.abspath(args.out)
+    if args.summarize:
+        summarize(args.summarize, args)
+        return 0
     if args.worker:
         worker(args)
         return 0
