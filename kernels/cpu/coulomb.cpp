@@ -167,7 +167,9 @@ struct MoleculeWriter {
 template <typename scalar_t, typename out_t>
 void run(const MoleculeWriter<scalar_t, out_t>& writer, int64_t num_molecules) {
   std::atomic<int64_t> first_bad{num_molecules};
-  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 15) / std::max<int64_t>(1, writer.width));
+  // About a millisecond of work per task: a few hundred molecules run on the
+  // calling thread alone, since waking the pool costs more than they do.
+  const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(1, writer.width));
   at::parallel_for(0, num_molecules, grain, [&](int64_t begin, int64_t end) {
     typename MoleculeWriter<scalar_t, out_t>::Scratch scratch(writer.n);
     for (int64_t b = begin; b < end; ++b) {

@@ -145,3 +145,17 @@ def test_direct_calls_with_bad_arguments_raise(bad, message):
         torch.ops.geognn.coulomb_matrix(args["z"], args["pos"], args["ptr"], _half_z_to_2_4(args["pos"]),
                                         args["noise"], args["n_atoms_max"], args["permutation"], 0.0, 1e-10, 1.0, False,
                                         torch.float64)
+
+
+def test_thread_count_does_not_change_a_bit(qm9):
+    rows = (qm9 * 4)[:1200]  # enough molecules for the kernel to split them over threads
+    cm = CoulombMatrix(29)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(1)
+        one = cm(*batched(rows))
+        torch.set_num_threads(2)
+        two = cm(*batched(rows))
+    finally:
+        torch.set_num_threads(before)
+    assert torch.equal(one, two)
