@@ -80,19 +80,8 @@ def coulomb_suite(rows, repeats):
     reference = CoulombMatrix(29, permutation="sorted_l2")
     reference.use_native = False  # the pure-PyTorch path (GPU path, and the kernel's reference)
 
-    def on_one_thread(fn):
-        def run():
-            threads = torch.get_num_threads()
-            torch.set_num_threads(1)
-            try:
-                return fn()
-            finally:
-                torch.set_num_threads(threads)
-        return run
-
     cases = [  # (name, output dtype, function)
         ("geognn create(list of Atoms)", "torch.float64", lambda: ours.create(atoms)),
-        ("geognn create(list of Atoms), 1 thread", "torch.float64", on_one_thread(lambda: ours.create(atoms))),
         ("geognn create(list of Atoms), torch path", "torch.float64", lambda: reference.create(atoms)),
         ("geognn create(list of Atoms), dtype=float32", "torch.float32", lambda: ours_to32.create(atoms)),
         ("geognn tensors float64", "torch.float64", lambda: ours(z, pos, batch)),

@@ -120,9 +120,11 @@ class CoulombMatrix(torch.nn.Module):
     def _run(self, z, pos, batch, counts, dtype):
         """Validates, then takes the native CPU kernel where it applies, else the torch path."""
         counts = self._check(z, pos, batch, counts)
-        if self._native_applies(pos, dtype):
-            return self._forward_native(z, pos, batch, counts, dtype)
+        # One thread on the CPU for both paths (see geognn/featurize/_threads.py): with two threads the
+        # kernel gained 1.2x on an idle machine and lost 3x when anything else held a core.
         with one_thread_on_cpu(pos.device):
+            if self._native_applies(pos, dtype):
+                return self._forward_native(z, pos, batch, counts, dtype)
             return self._forward(z, pos, batch, dtype, counts)
 
     def _native_applies(self, pos, dtype):

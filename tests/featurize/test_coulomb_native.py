@@ -148,14 +148,23 @@ def test_direct_calls_with_bad_arguments_raise(bad, message):
 
 
 def test_thread_count_does_not_change_a_bit(qm9):
-    rows = (qm9 * 4)[:1200]  # enough molecules for the kernel to split them over threads
-    cm = CoulombMatrix(29)
+    # The featurizer runs the kernel on one thread; called directly, it splits molecules over the pool.
+    rows = (qm9 * 4)[:1200]
+    z, pos, batch = batched(rows)
+    ptr = torch.zeros(len(rows) + 1, dtype=torch.int64)
+    ptr[1:] = torch.bincount(batch).cumsum(0)
+
+    def kernel():
+        return torch.ops.geognn.coulomb_matrix(z, pos, ptr, _half_z_to_2_4(pos), None, 29, "sorted_l2", 0.0,
+                                               1e-10, 1.0, False, torch.float64)
+
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        one = cm(*batched(rows))
+        one = kernel()
         torch.set_num_threads(2)
-        two = cm(*batched(rows))
+        two = kernel()
     finally:
         torch.set_num_threads(before)
     assert torch.equal(one, two)
+    assert torch.equal(one, CoulombMatrix(29)(z, pos, batch))
