@@ -5,8 +5,8 @@
 #
 #   scripts/demo.sh [VENV_BIN]     VENV_BIN: folder holding `geognn` and `python` (default: from PATH)
 #
-# Sizes can be shrunk for a quick check. The defaults are the real demo: about 3.5 minutes on 2 idle
-# cores (one epoch of 20000 molecules ~9.5 s), much longer when other jobs compete for the cores:
+# Sizes can be shrunk for a quick check. The defaults are the real demo: 197 s on 2 idle cores (measured
+# 2026-11-22; one epoch of 20000 molecules 9 s), much longer when other jobs compete for the cores:
 #   DEMO_N_TRAIN=20000 DEMO_N_VAL=1000 DEMO_N_TEST=1000 DEMO_EPOCHS=20 DEMO_OUT=runs/demo
 #   DEMO_QM9_LIMIT=N draws the molecules from the first N of QM9 only (default: all 130831)
 set -euo pipefail
