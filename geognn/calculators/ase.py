@@ -18,7 +18,8 @@ class GeognnCalculator(Calculator):
     :class:`geognn.models.SchNet` trained with a sum readout.
 
     Args:
-        model: the energy model, or a path to a ``geognn train`` checkpoint.
+        model: the energy model, a path to a ``geognn train`` checkpoint, or
+            ``"zoo:NAME"`` for a single-target energy model of :mod:`geognn.zoo`.
         cutoff: neighbour cutoff in Å; default ``model.cutoff``.
         device: torch device for the model.
         dtype: float dtype the model runs in (float64 gives MD with better
@@ -32,8 +33,9 @@ class GeognnCalculator(Calculator):
         super().__init__(**kwargs)
         if not isinstance(model, torch.nn.Module):
             from geognn.train.checkpoint import model_from_checkpoint
+            from geognn.zoo import resolve
 
-            model = model_from_checkpoint(model)
+            model = model_from_checkpoint(resolve(model))
         if getattr(model, "num_targets", 1) != 1:
             raise ValueError(f"the calculator needs a single-target energy model, this one predicts "
                              f"{model.num_targets} targets")

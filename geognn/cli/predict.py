@@ -10,6 +10,7 @@ from pathlib import Path
 
 _EPILOG = """examples:
   geognn predict --checkpoint runs/u0/best.pt --input molecules.smi
+  geognn predict --checkpoint zoo:schnet-qm9-small --input molecules.smi   # a model shipped with geognn
   geognn predict --checkpoint runs/u0/best.pt --input table.csv --smiles-column smiles --output predictions.csv
 
 Identifiers: the name after a SMILES on a .smi line, --id-column (or a 'name' column) of a CSV,
@@ -29,8 +30,10 @@ def add_parser(subparsers) -> None:
                     "'<target> (<unit>)', e.g. 'U0 (eV)'.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    p.add_argument("--checkpoint", type=Path, required=True, metavar="FILE",
-                   help="checkpoint from `geognn train` (runs/NAME/best.pt)")
+    p.add_argument("--checkpoint", required=True, metavar="FILE|zoo:NAME",
+                   help="checkpoint from `geognn train` (runs/NAME/best.pt), or zoo:NAME for a model shipped "
+                        "with geognn (zoo:schnet-qm9-small: U0 and HOMO-LUMO gap of QM9-like molecules, eV; "
+                        "see geognn.zoo)")
     p.add_argument("--input", type=Path, required=True, metavar="FILE",
                    help=".smi (one SMILES per line, optional name after it), .csv/.tsv (a SMILES column), "
                         ".sdf (3D records; 2D ones get a conformer), .xyz/.extxyz (one or more frames); "
@@ -99,7 +102,9 @@ def run_predict(args) -> int:
     from geognn.cli.inputs import read_inputs, report_skipped
     from geognn.train.checkpoint import atomic_write_text, load_checkpoint, model_from_checkpoint
 
-    state = load_checkpoint(args.checkpoint)
+    from geognn.zoo import resolve
+
+    state = load_checkpoint(resolve(args.checkpoint))
     model = model_from_checkpoint(state)
     names, units = state.get("target_names", ["y"]), state.get("target_units", [""] * model.num_targets)
     if args.batch_size < 1:

@@ -1,0 +1,94 @@
+"""Turns a finished `geognn train` run into a zoo model: stripped weights plus a model card.
+
+    .venv/bin/python tools/make_zoo_model.py runs/zoo-schnet-qm9 schnet-qm9-small \\
+        --description "..." --command "geognn train ..." [--caveat "..."]...
+
+Reads RUN/best.pt and RUN/metrics.json (test metrics, written by `geognn train`
+at the end of training), keeps only what prediction needs (model name, config
+and weights, target names and units, data info), and writes
+geognn/zoo/models/NAME.pt and NAME.json atomically. The card records the
+SHA-256 of the weights, which geognn.zoo verifies on every load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import hashlib
+import io
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from geognn import __version__  # noqa: E402
+from geognn.train.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint  # noqa: E402
+
+KEEP = ("format", "version", "model_name", "model_config", "model_state", "target_names", "target_units", "info",
+        "weights", "best_epoch")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("run", type=Path, help="folder of a finished `geognn train` run (best.pt, metrics.json)")
+    p.add_argument("name", help="zoo name, e.g. schnet-qm9-small")
+    p.add_argument("--description", required=True, help="one sentence: what the model predicts, for what")
+    p.add_argument("--command", required=True, help="the exact `geognn train` command of the run")
+    p.add_argument("--caveat", action="append", default=[], help="a limitation users must know (repeatable)")
+    p.add_argument("--out", type=Path, default=REPO / "geognn" / "zoo" / "models")
+    args = p.parse_args(argv)
+
+    state = load_checkpoint(args.run / "best.pt")
+    metrics = json.loads((args.run / "metrics.json").read_text())
+    if metrics.get("evaluated_on") != "test":
+        raise SystemExit(f"{args.run}/metrics.json has no test-set metrics; let the run finish first")
+    stripped = {k: state[k] for k in KEEP if k in state}
+    buffer = io.BytesIO()
+    torch.save(stripped, buffer)
+    payload = buffer.getvalue()
+    weights = args.out / f"{args.name}.pt"
+    atomic_write_bytes(weights, lambda f: f.write(payload))
+
+    names, units = state["target_names"], state["target_units"]
+    history = metrics.get("history", [])
+    card = {
+        "name": args.name,
+        "file": weights.name,
+        "sha256": hashlib.sha256(payload).hexdigest(),
+        "description": args.description,
+        "model": state["model_name"],
+        "model_config": state["model_config"],
+        "parameters": sum(v.numel() for k, v in state["model_state"].items()
+                          if k not in ("target_mean", "target_std", "atomref")
+                          and not k.startswith("radial_basis.")),
+        "targets": names,
+        "units": dict(zip(names, units)),
+        "inputs": "atomic numbers z and 3D positions in Å, one molecule or a PyG Batch; hydrogens explicit",
+        "metrics": {
+            "evaluated_on": f"{state['info'].get('n_test')} held-out test molecules",
+            **{key: round(float(value), 6) for key, value in metrics["metrics"].items() if key != "loss"},
+        },
+        "training": {
+            "data": state["info"],
+            "epochs_run": metrics.get("epochs_run"),
+            "best_epoch": metrics.get("best_epoch"),
+            "train_config": metrics.get("train_config"),
+            "weights": state.get("weights", "model"),
+            "train_time_s": round(sum(h.get("epoch_time_s", 0.0) for h in history), 1),
+            "command": args.command,
+        },
+        "caveats": args.caveat,
+        "created": datetime.date.today().isoformat(),
+        "geognn_version": __version__,
+    }
+    atomic_write_text(args.out / f"{args.name}.json", json.dumps(card, indent=2) + "\n")
+    print(f"wrote {weights} ({len(payload) / 1e3:.0f} kB) and {args.name}.json; test metrics: {card['metrics']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
