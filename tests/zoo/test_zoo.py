@@ -1,0 +1,128 @@
+"""The model zoo: shipped weights load, are verified, and do what their card says."""
+
+import csv
+import io
+import shutil
+from contextlib import redirect_stdout
+
+import pytest
+import torch
+from torch_geometric.data import Batch
+
+from geognn import zoo
+from geognn.cli.main import main as cli_main
+
+NAME = "schnet-qm9-small"
+
+
+def test_the_shipped_model_is_listed_with_a_complete_card():
+    assert NAME in zoo.available()
+    card = zoo.card(NAME)
+    for key in ("description", "targets", "units", "metrics", "training", "sha256", "caveats"):
+        assert card[key], key
+    assert card["targets"] == ["U0", "gap"] and card["units"] == {"U0": "eV", "gap": "eV"}
+    assert card["training"]["command"].startswith("geognn train")
+    card["targets"].append("x")  # a copy: the registry is unchanged
+    assert zoo.card(NAME)["targets"] == ["U0", "gap"]
+
+
+def test_unknown_names_list_what_exists():
+    with pytest.raises(zoo.ZooError, match=f"no zoo model named 'schnet-qm7'.*{NAME}"):
+        zoo.load("schnet-qm7")
+
+
+def test_damaged_weights_are_refused(tmp_path, monkeypatch):
+    shutil.copytree(zoo.MODELS_DIR, tmp_path / "models")
+    weights = tmp_path / "models" / f"{NAME}.pt"
+    data = bytearray(weights.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path / "models")
+    zoo._card.cache_clear()
+    try:
+        with pytest.raises(zoo.ZooError, match="damaged or was replaced; reinstall geognn"):
+            zoo.load(NAME)
+    finally:
+        zoo._card.cache_clear()
+
+
+@pytest.fixture(scope="module")
+def test_molecules():
+    """The model's own held-out test molecules, rebuilt from its card (the same split as its training run)."""
+    from geognn.cli.datasets import attach_graph
+    from geognn.data import QM9, random_split
+
+    data = zoo.card(NAME)["training"]["data"]
+    dataset = QM9(zoo.card(NAME)["targets"], progress=False)
+    assert len(dataset) == data["qm9_molecules"]
+    split = random_split(len(dataset), (data["n_train"], data["n_val"], data["n_test"]), seed=data["split_seed"])
+    return [attach_graph(dataset[int(i)], 5.0) for i in split.test]
+
+
+def test_the_card_metrics_are_reproduced_on_the_test_split(test_molecules):
+    model = zoo.load(NAME)
+    card = zoo.card(NAME)
+    errors = []
+    with torch.no_grad():
+        for start in range(0, len(test_molecules), 500):
+            batch = Batch.from_data_list(test_molecules[start:start + 500])
+            errors.append((model(batch)["y"] - batch.y.reshape(batch.num_graphs, -1)).abs())
+    mae = torch.cat(errors).double().mean(0)
+    assert len(test_molecules) == card["training"]["data"]["n_test"]
+    for k, target in enumerate(card["targets"]):
+        assert mae[k].item() == pytest.approx(card["metrics"][f"mae_{target}"], rel=1e-3)
+
+
+def test_predict_cli_takes_zoo_names(tmp_path):
+    smi = tmp_path / "m.smi"
+    smi.write_text("CCO ethanol\nCC(C)=O acetone\n")
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli_main(["predict", "--checkpoint", f"zoo:{NAME}", "--input", str(smi), "--no-progress"]) == 0
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert [r["id"] for r in rows] == ["ethanol", "acetone"]
+    # QM9 labels of the same molecules (QM9 indices 13 and 17): U0 atomization energy and gap, eV. The
+    # prediction is for an RDKit conformer, not QM9's B3LYP geometry, and such small molecules are rare in
+    # QM9 (see the card's caveats): a loose check that the numbers are the right physics.
+    for row, (u0, gap) in zip(rows, [(-33.007, 9.298), (-40.322, 6.378)]):
+        assert float(row["U0 (eV)"]) == pytest.approx(u0, abs=0.25)
+        assert float(row["gap (eV)"]) == pytest.approx(gap, abs=1.0)
+
+
+def test_predict_cli_equals_the_python_model_on_a_qm9_geometry(tmp_path, test_molecules):
+    import ase.io
+
+    data = test_molecules[0]
+    ase.io.write(tmp_path / "m.xyz", ase.Atoms(numbers=data.z.numpy(), positions=data.pos.double().numpy()))
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert cli_main(["predict", "--checkpoint", f"zoo:{NAME}", "--input", str(tmp_path / "m.xyz"),
+                         "--no-progress"]) == 0
+    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    with torch.no_grad():
+        expected = zoo.load(NAME)(Batch.from_data_list([data]))["y"][0]
+    assert float(row["U0 (eV)"]) == pytest.approx(float(expected[0]), abs=1e-4)
+    assert float(row["gap (eV)"]) == pytest.approx(float(expected[1]), abs=1e-4)
+
+
+def test_predict_cli_reports_unknown_zoo_names(tmp_path, capsys):
+    smi = tmp_path / "m.smi"
+    smi.write_text("C methane\n")
+    assert cli_main(["predict", "--checkpoint", "zoo:nope", "--input", str(smi)]) == 2
+    assert "no zoo model named 'nope'" in capsys.readouterr().err
+
+
+def test_the_calculator_explains_that_this_model_is_not_an_energy_only_model():
+    from geognn.calculators import GeognnCalculator
+
+    with pytest.raises(ValueError, match="single-target energy model"):
+        GeognnCalculator(f"zoo:{NAME}")
+
+
+def test_zoo_command_lists_models_and_prints_cards(capsys):
+    assert cli_main(["zoo"]) == 0
+    listing = capsys.readouterr().out
+    assert NAME in listing and "test MAE" in listing and "U0" in listing
+    assert cli_main(["zoo", NAME]) == 0
+    assert '"sha256"' in capsys.readouterr().out
+    assert cli_main(["zoo", "nope"]) == 2
