@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from geognn import __version__  # noqa: E402
-from geognn.train.checkpoint import atomic_write_bytes, atomic_write_text, load_checkpoint  # noqa: E402
+from geognn.train.checkpoint import (  # noqa: E402
+    atomic_write_bytes, atomic_write_text, load_checkpoint, model_from_checkpoint)
 
 KEEP = ("format", "version", "model_name", "model_config", "model_state", "target_names", "target_units", "info",
         "weights", "best_epoch")
@@ -62,9 +63,7 @@ def main(argv=None) -> int:
         "description": args.description,
         "model": state["model_name"],
         "model_config": state["model_config"],
-        "parameters": sum(v.numel() for k, v in state["model_state"].items()
-                          if k not in ("target_mean", "target_std", "atomref")
-                          and not k.startswith("radial_basis.")),
+        "parameters": sum(p.numel() for p in model_from_checkpoint(state).parameters()),
         "targets": names,
         "units": dict(zip(names, units)),
         "inputs": "atomic numbers z and 3D positions in Å, one molecule or a PyG Batch; hydrogens explicit",

@@ -139,8 +139,8 @@ class CoulombMatrix(torch.nn.Module):
         if self.permutation == "random":
             # The same draws, in the same (input) order, as the torch path.
             noise = torch.randn(z.shape, generator=self._rng(), dtype=pos.dtype)
-        if batch is not None and batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-            order = torch.argsort(batch, stable=True)
+        order = _molecule_order(batch)
+        if order is not None:
             z, pos = z.index_select(0, order), pos.index_select(0, order)
             noise = None if noise is None else noise.index_select(0, order)
         ptr = torch.zeros(counts.numel() + 1, dtype=torch.int64)
@@ -333,12 +333,16 @@ def _half_z_to_2_4(like):
     return _half_z_to_2_4_cached(like.dtype, like.device)
 
 
+def _molecule_order(batch):
+    """Permutation grouping the atoms by molecule (each in input order), or None if they already are."""
+    if batch is not None and batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
+        return torch.argsort(batch, stable=True)
+    return None
+
+
 def _atoms_of(by_size, counts, batch):
     """Indices of the atoms of molecules ``by_size[0]``, ``by_size[1]``, ... in turn, each in input order."""
-    if batch is not None and batch.numel() > 1 and bool((batch[1:] < batch[:-1]).any()):
-        in_molecule_order = torch.argsort(batch, stable=True)
-    else:
-        in_molecule_order = None
+    in_molecule_order = _molecule_order(batch)
     first_atom = torch.cumsum(counts, 0) - counts
     sizes = counts[by_size]
     start_of_each = torch.repeat_interleave(first_atom[by_size] - (torch.cumsum(sizes, 0) - sizes), sizes)

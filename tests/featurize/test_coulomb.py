@@ -9,17 +9,12 @@ from dscribe.descriptors import CoulombMatrix as DScribeCoulombMatrix
 from geognn.data import iter_qm9_rows
 from geognn.featurize import BOHR_IN_ANGSTROM, CoulombMatrix
 
+from .molecules import batched
+
 
 @pytest.fixture(scope="module")
 def qm9():
     return list(iter_qm9_rows(400))
-
-
-def batched(rows, dtype=torch.float64):
-    z = torch.from_numpy(np.concatenate([r.z for r in rows]))
-    pos = torch.from_numpy(np.concatenate([r.pos for r in rows])).to(dtype)
-    batch = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(r.z) for r in rows]))
-    return z, pos, batch
 
 
 def dscribe(rows, permutation, n_atoms_max=29):

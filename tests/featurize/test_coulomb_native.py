@@ -1,6 +1,5 @@
 """The native CPU Coulomb-matrix kernel against the pure-PyTorch path (the reference)."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -9,19 +8,14 @@ from geognn.featurize import CoulombMatrix
 from geognn.featurize.coulomb import _half_z_to_2_4
 from geognn.ops import _native
 
+from .molecules import batched
+
 pytestmark = pytest.mark.skipif(not _native.HAS_NATIVE, reason="native extension not built")
 
 
 @pytest.fixture(scope="module")
 def qm9():
     return list(iter_qm9_rows(300))
-
-
-def batched(rows, dtype=torch.float64):
-    z = torch.from_numpy(np.concatenate([r.z for r in rows]))
-    pos = torch.from_numpy(np.concatenate([r.pos for r in rows])).to(dtype)
-    batch = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(r.z) for r in rows]))
-    return z, pos, batch
 
 
 def both(**kwargs):
