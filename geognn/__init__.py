@@ -12,7 +12,7 @@ Subpackages: :mod:`geognn.ops` (native scatter/segment/message kernels),
 
 import importlib
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 from geognn import ops  # noqa: E402
 

@@ -27,7 +27,7 @@ sys.path.insert(0, str(REPO))
 
 from geognn import __version__  # noqa: E402
 from geognn.train.checkpoint import (  # noqa: E402
-    atomic_write_bytes, atomic_write_text, load_checkpoint, model_from_checkpoint)
+    VERSION, atomic_write_bytes, atomic_write_text, load_checkpoint, model_from_checkpoint, to_plain)
 
 KEEP = ("format", "version", "model_name", "model_config", "model_state", "target_names", "target_units", "info",
         "weights", "best_epoch")
@@ -47,7 +47,8 @@ def main(argv=None) -> int:
     metrics = json.loads((args.run / "metrics.json").read_text())
     if metrics.get("evaluated_on") != "test":
         raise SystemExit(f"{args.run}/metrics.json has no test-set metrics; let the run finish first")
-    stripped = {k: state[k] for k in KEEP if k in state}
+    # Plain values only, in the current format: the zoo loads with torch's safe loader like any checkpoint.
+    stripped = to_plain({**{k: state[k] for k in KEEP if k in state}, "version": VERSION})
     buffer = io.BytesIO()
     torch.save(stripped, buffer)
     payload = buffer.getvalue()

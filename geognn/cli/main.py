@@ -1,4 +1,4 @@
-"""The ``geognn`` command: ``train``, ``predict``, ``featurize``, ``bench`` and ``zoo``."""
+"""The ``geognn`` command: ``train``, ``predict``, ``featurize``, ``bench``, ``zoo`` and ``checkpoint``."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geognn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    from geognn.cli import bench, featurize, predict, train, zoo
+    from geognn.cli import bench, checkpoint, featurize, predict, train, zoo
 
     train.add_parser(subparsers)
     predict.add_parser(subparsers)
     featurize.add_parser(subparsers)
     bench.add_parser(subparsers)
     zoo.add_parser(subparsers)
+    checkpoint.add_parser(subparsers)
     return parser
 
 

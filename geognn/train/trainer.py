@@ -11,7 +11,6 @@ JSON), plots (learning curve, parity) and checkpoints (``last.pt`` every epoch,
 
 from __future__ import annotations
 
-import random
 import time
 from pathlib import Path
 from typing import Any, Sequence
@@ -31,24 +30,8 @@ from geognn.train.config import TrainConfig
 from geognn.train.ema import EMA
 from geognn.train.metrics import ErrorAccumulator, write_json, write_metrics_csv
 from geognn.train.plots import plot_learning_curve, plot_parity
+from geognn.train.rng import rng_state, seed_everything, set_rng_state
 from geognn.train.schedule import WarmupPlateau
-
-
-def seed_everything(seed: int) -> None:
-    """Seeds Python, NumPy and torch (CPU and CUDA)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-def _rng_state() -> dict[str, Any]:
-    return {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    random.setstate(state["python"])
-    np.random.set_state(state["numpy"])
-    torch.set_rng_state(state["torch"])
 
 
 class Trainer:
@@ -200,7 +183,7 @@ class Trainer:
             "optimizer_state": self.optimizer.state_dict(), "scheduler_state": self.scheduler.state_dict(),
             "ema_state": self.ema.state_dict() if self.ema is not None else None,
             "epoch": epoch, "best_val_loss": self.best_val_loss, "best_epoch": self.best_epoch,
-            "bad_epochs": self.bad_epochs, "history": self.history, "rng": _rng_state(),
+            "bad_epochs": self.bad_epochs, "history": self.history, "rng": rng_state(),
             "train_config": self.config.to_dict(), "target_names": self.target_names,
             "target_units": self.target_units, "info": self.info,
             "weights": "ema" if (for_best and self.ema is not None) else "raw",
@@ -222,7 +205,7 @@ class Trainer:
             self.ema.load_state_dict(state["ema_state"])
         self.best_val_loss, self.best_epoch = state["best_val_loss"], state["best_epoch"]
         self.bad_epochs, self.history = state["bad_epochs"], list(state["history"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
         return int(state["epoch"]) + 1
 
     # --- the loop ---------------------------------------------------------------------

@@ -17,7 +17,7 @@ def smiles_file(tmp_path):
 
 
 def _npz(path):
-    f = np.load(path)
+    f = np.load(path, allow_pickle=False)
     return {k: f[k] for k in f.files}, json.loads(str(f["metadata"]))
 
 

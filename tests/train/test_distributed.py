@@ -17,8 +17,8 @@ def test_two_process_gloo_training_keeps_replicas_identical(tmp_path):
         env=env, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    rank0 = torch.load(tmp_path / "rank0.pt")
-    rank1 = torch.load(tmp_path / "rank1.pt")
+    rank0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    rank1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     assert rank0["world_size"] == 2
     # 24 training molecules, 2 ranks, batches of 4: 3 steps per epoch per rank, 2 epochs.
     assert rank0["steps"] == rank1["steps"] == 6

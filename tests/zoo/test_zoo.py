@@ -126,3 +126,10 @@ def test_zoo_command_lists_models_and_prints_cards(capsys):
     assert cli_main(["zoo", NAME]) == 0
     assert '"sha256"' in capsys.readouterr().out
     assert cli_main(["zoo", "nope"]) == 2
+
+
+def test_shipped_weights_load_with_torch_safe_loader_in_the_current_format():
+    from geognn.train.checkpoint import VERSION
+
+    raw = torch.load(zoo.checkpoint_path(NAME), weights_only=True)  # plain torch: nothing can run
+    assert raw["version"] == VERSION and raw["model_name"] == "schnet"
