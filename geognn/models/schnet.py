@@ -15,8 +15,8 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
+from geognn.models.base import MoleculeModel
 from geognn.nn import (
-    READOUTS,
     BesselRBF,
     CFConv,
     CosineCutoff,
@@ -27,7 +27,6 @@ from geognn.nn import (
     cfconv_filters,
     symmetric_pairs,
 )
-from geognn.nn import readout as readout_fn
 from geognn.ops import CSRGraph
 
 
@@ -74,7 +73,7 @@ def _make_cutoff(cutoff_fn: str | nn.Module, cutoff: float) -> nn.Module:
     raise ValueError(f"cutoff_fn must be 'cosine', 'polynomial' or an nn.Module, got {cutoff_fn!r}")
 
 
-class SchNet(nn.Module):
+class SchNet(MoleculeModel):
     """SchNet predicting T scalars per molecule from atomic numbers and positions.
 
     Args:
@@ -115,19 +114,12 @@ class SchNet(nn.Module):
                  num_rbf: int = 50, cutoff: float = 5.0, readout: str | Sequence[str] = "sum", num_targets: int = 1,
                  max_z: int = 100, radial_basis: str | nn.Module = "gaussian",
                  cutoff_fn: str | nn.Module = "cosine"):
-        super().__init__()
-        readouts = [readout] * int(num_targets) if isinstance(readout, str) else list(readout)
-        if len(readouts) != int(num_targets) or any(r not in READOUTS for r in readouts):
-            raise ValueError(f"readout must be one of {READOUTS} or a list of them, one per target "
-                             f"({num_targets}), got {readout!r}")
-        for name, value in (("hidden_channels", hidden_channels), ("num_filters", num_filters),
-                            ("num_targets", num_targets), ("max_z", max_z)):
+        super().__init__(num_targets, readout, max_z, cutoff, "SchNet")
+        for name, value in (("hidden_channels", hidden_channels), ("num_filters", num_filters)):
             if int(value) < 1:
                 raise ValueError(f"SchNet needs {name} >= 1, got {value}")
         if num_interactions < 0:
             raise ValueError(f"SchNet needs num_interactions >= 0, got {num_interactions}")
-        if cutoff <= 0:
-            raise ValueError(f"SchNet needs cutoff > 0 Å, got {cutoff}")
         self.config: dict[str, Any] = dict(
             hidden_channels=hidden_channels, num_filters=num_filters, num_interactions=num_interactions,
             num_rbf=num_rbf, cutoff=cutoff, readout=readout if isinstance(readout, str) else list(readout),
@@ -135,12 +127,6 @@ class SchNet(nn.Module):
             radial_basis=radial_basis if isinstance(radial_basis, str) else None,
             cutoff_fn=cutoff_fn if isinstance(cutoff_fn, str) else None,
         )
-        self.cutoff = float(cutoff)
-        self.readouts = readouts
-        # One name when every target shares a readout (what the shipped checks read).
-        self.readout = readouts[0] if len(set(readouts)) == 1 else "mixed"
-        self.num_targets = int(num_targets)
-        self.max_z = int(max_z)
         self.radial_basis = _make_basis(radial_basis, num_rbf, cutoff)
         self.cutoff_fn = _make_cutoff(cutoff_fn, cutoff)
         num_rbf = int(getattr(self.radial_basis, "num_rbf", num_rbf))
@@ -153,31 +139,6 @@ class SchNet(nn.Module):
         for lin in (self.head[0], self.head[2]):
             nn.init.xavier_uniform_(lin.weight)
             nn.init.zeros_(lin.bias)
-        self.register_buffer("target_mean", torch.zeros(num_targets))
-        self.register_buffer("target_std", torch.ones(num_targets))
-        self.register_buffer("atomref", torch.zeros(max_z + 1, num_targets))
-
-    # --- output scale -----------------------------------------------------------
-    def set_target_statistics(self, mean: torch.Tensor, std: torch.Tensor) -> None:
-        """Sets the (T,) mean and std the per-atom (sum) or per-molecule output is scaled by."""
-        mean = torch.as_tensor(mean).reshape(-1)
-        std = torch.as_tensor(std).reshape(-1)
-        if mean.shape != (self.num_targets,) or std.shape != (self.num_targets,):
-            raise ValueError(f"mean and std must have {self.num_targets} entries, got {tuple(mean.shape)}, "
-                             f"{tuple(std.shape)}")
-        if not (std > 0).all():
-            raise ValueError(f"target std must be positive, got {std.tolist()}")
-        self.target_mean.copy_(mean)
-        self.target_std.copy_(std)
-
-    def set_atomref(self, atomref: torch.Tensor) -> None:
-        """Sets the (max_z + 1, T) per-element reference values (eV for energies)."""
-        atomref = torch.as_tensor(atomref)
-        if atomref.dim() == 1:
-            atomref = atomref.unsqueeze(-1)
-        if atomref.shape != self.atomref.shape:
-            raise ValueError(f"atomref must have shape {tuple(self.atomref.shape)}, got {tuple(atomref.shape)}")
-        self.atomref.copy_(atomref)
 
     # --- forward ------------------------------------------------------------------
     def predict(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor, edge_index: torch.Tensor | None,
@@ -222,53 +183,4 @@ class SchNet(nn.Module):
         h = self.embedding(z)
         for interaction, interaction_filters in zip(self.interactions, filters):
             h = interaction.update(h, interaction_filters, graph)
-        per_atom = self.head(h) * self.target_std + self.target_mean + self.atomref[z]
-        if self.readout != "mixed":
-            return readout_fn(per_atom, batch, num_graphs, self.readout)
-        reduced = {r: readout_fn(per_atom, batch, num_graphs, r) for r in sorted(set(self.readouts))}
-        return torch.stack([reduced[r][:, k] for k, r in enumerate(self.readouts)], dim=1)
-
-    def forward(self, data, forces: bool = False) -> dict[str, torch.Tensor]:
-        z, pos = data.z, data.pos
-        self._check_input(z, pos)
-        batch = getattr(data, "batch", None)
-        if batch is None:
-            batch = torch.zeros_like(z)
-        num_graphs = int(getattr(data, "num_graphs", None) or (int(batch.max()) + 1 if batch.numel() else 1))
-        edge_index = getattr(data, "edge_index", None)
-        edge_shift = getattr(data, "edge_shift", None)
-        if edge_index is None:
-            edge_index, edge_shift = self._radius_graph(data, pos, batch)
-        if forces:
-            if self.num_targets != 1:
-                raise ValueError(f"forces=True needs a single energy target, this model predicts {self.num_targets}")
-            with torch.enable_grad():
-                if not pos.requires_grad:
-                    pos = pos.detach().requires_grad_(True)
-                y = self.predict(z, pos, batch, edge_index, edge_shift, num_graphs)
-                # create_graph in training so that a force loss can be differentiated
-                # with respect to the weights; at inference the graph is freed.
-                (grad,) = torch.autograd.grad(y.sum(), pos, create_graph=self.training)
-            return {"y": y, "forces": -grad}
-        return {"y": self.predict(z, pos, batch, edge_index, edge_shift, num_graphs)}
-
-    def _check_input(self, z: torch.Tensor, pos: torch.Tensor) -> None:
-        if z.dtype not in (torch.int64, torch.int32) or z.dim() != 1:
-            raise ValueError(f"z must be a 1-D int64 tensor of atomic numbers, got {z.dtype} of shape {tuple(z.shape)}")
-        if pos.dim() != 2 or pos.shape[1] != 3 or pos.shape[0] != z.shape[0]:
-            raise ValueError(f"pos must have shape ({z.shape[0]}, 3) in Å, got {tuple(pos.shape)}")
-        if z.numel() and (int(z.min()) < 1 or int(z.max()) > self.max_z):
-            raise ValueError(f"atomic numbers must lie in [1, {self.max_z}], got min {int(z.min())}, "
-                             f"max {int(z.max())}")
-
-    def _radius_graph(self, data, pos: torch.Tensor, batch: torch.Tensor):
-        from geognn.featurize import radius_graph  # late: featurize pulls in RDKit/ASE
-
-        cell = getattr(data, "cell", None)
-        pbc = getattr(data, "pbc", None)
-        if cell is None:
-            return radius_graph(pos.detach(), self.cutoff, batch)
-        return radius_graph(pos.detach(), self.cutoff, batch, cell=cell, pbc=pbc)
-
-    def extra_repr(self) -> str:
-        return f"cutoff={self.cutoff} Å, readout={self.readouts!r}, num_targets={self.num_targets}"
+        return self.scale_and_reduce(self.head(h), z, batch, num_graphs)
