@@ -65,7 +65,9 @@ def run_info(args) -> int:
         lines.append("targets: " + ", ".join(f"{n} ({u})" for n, u in zip(state["target_names"], units)))
     if "epoch" in state:
         lines.append(f"epochs completed: {state['epoch'] + 1}")
-    for key in ("best_epoch", "best_val_loss", "weights"):
+    if "entities" in state:
+        lines.append(f"knowledge graph: {len(state['entities'])} entities, {len(state['relations'])} relations")
+    for key in ("best_epoch", "best_val_loss", "best_val_mrr", "weights"):
         if key in state:
             lines.append(f"{key.replace('_', ' ')}: {state[key]}")
     print("\n".join(lines))

@@ -1,4 +1,5 @@
-"""``geognn predict``: predictions of a trained model for molecules in a file."""
+"""``geognn predict``: predictions of a trained model for molecules in a file, or answers of a
+knowledge-graph model (ConvE) to (head, relation) queries (:mod:`geognn.cli.predict_kg`)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,9 @@ _EPILOG = """examples:
   geognn predict --checkpoint runs/u0/best.pt --input molecules.smi
   geognn predict --checkpoint zoo:schnet-qm9-small --input molecules.smi   # a model shipped with geognn
   geognn predict --checkpoint runs/u0/best.pt --input table.csv --smiles-column smiles --output predictions.csv
+  geognn predict --checkpoint zoo:conve-umls --query "virus,causes" --top-k 5      # tails of (virus, causes, ?)
+  geognn predict --checkpoint runs/umls/best.pt --query "?,causes,disease_or_syndrome" --filter-known
+  geognn predict --checkpoint runs/umls/best.pt --queries queries.txt --output answers.csv
 
 Identifiers: the name after a SMILES on a .smi line, --id-column (or a 'name' column) of a CSV,
 the title of an SDF record, name= on an extxyz comment line; else file:line or file:#record.
@@ -27,14 +31,16 @@ def add_parser(subparsers) -> None:
         "predict", help="predict properties of molecules with a trained model",
         description="Predict with a checkpoint written by `geognn train`. Output: a CSV with one row per "
                     "molecule: id, smiles (when known), num_atoms, then one column per target named "
-                    "'<target> (<unit>)', e.g. 'U0 (eV)'.",
+                    "'<target> (<unit>)', e.g. 'U0 (eV)'. For a knowledge-graph model (ConvE): a CSV with "
+                    "the top-k answers of each query: query, predict (tail or head), rank, entity, score "
+                    "(logit), probability (its sigmoid), in_training_graph.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--checkpoint", required=True, metavar="FILE|zoo:NAME",
                    help="checkpoint from `geognn train` (runs/NAME/best.pt), or zoo:NAME for a model shipped "
                         "with geognn (zoo:schnet-qm9-small: U0 and HOMO-LUMO gap of QM9-like molecules, eV; "
                         "see geognn.zoo)")
-    p.add_argument("--input", type=Path, required=True, metavar="FILE",
+    p.add_argument("--input", type=Path, metavar="FILE",
                    help=".smi (one SMILES per line, optional name after it), .csv/.tsv (a SMILES column), "
                         ".sdf (3D records; 2D ones get a conformer), .xyz/.extxyz (one or more frames); "
                         "positions in Å. Read by geognn.featurize.io")
@@ -47,6 +53,17 @@ def add_parser(subparsers) -> None:
     p.add_argument("--device", default="cpu", help="'cpu', 'cuda' or 'cuda:N' (default: cpu)")
     p.add_argument("--no-progress", action="store_true",
                    help="do not show the progress bar while conformers are made (default: shown)")
+    kg = p.add_argument_group("knowledge-graph models (ConvE): ask with --query and/or --queries instead of --input")
+    kg.add_argument("--query", action="append", metavar="QUERY",
+                    help="'HEAD,RELATION' (or 'HEAD,RELATION,?') lists likely tails; '?,RELATION,TAIL' likely "
+                         "heads (scored through the inverse relation); fields split on tabs if the query has one. "
+                         "Repeatable")
+    kg.add_argument("--queries", type=Path, metavar="FILE", help="a file of queries, one per line as for --query "
+                    "(blank lines and # comments skipped)")
+    kg.add_argument("--top-k", type=int, default=10, help="answers listed per query (default: 10)")
+    kg.add_argument("--filter-known", action="store_true",
+                    help="leave out answers that form a training triple (default: keep them, marked "
+                         "in_training_graph=yes)")
     p.add_argument("--forces", action="store_true",
                    help="also write per-atom forces in eV/Å as a JSON list column (single-target energy models)")
     p.set_defaults(func=run_predict)
@@ -105,6 +122,13 @@ def run_predict(args) -> int:
     from geognn.zoo import resolve
 
     state = load_checkpoint(resolve(args.checkpoint))
+    if state.get("task") == "link_prediction":
+        from geognn.cli.predict_kg import run_predict_kg
+
+        return run_predict_kg(args, state)
+    if args.input is None or args.query or args.queries:
+        raise ValueError(f"{args.checkpoint} is a molecule model: give --input FILE (--query and --queries are for "
+                         f"knowledge-graph models)")
     model = model_from_checkpoint(state)
     names, units = state.get("target_names", ["y"]), state.get("target_units", [""] * model.num_targets)
     if args.batch_size < 1:

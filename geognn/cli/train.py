@@ -1,4 +1,4 @@
-"""``geognn train``: train a model on QM9 or on your own molecules."""
+"""``geognn train``: train a model on QM9, on your own molecules, or on a knowledge graph (ConvE)."""
 
 from __future__ import annotations
 
@@ -7,17 +7,22 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from geognn.train.config import TrainConfig
+from geognn.cli import train_kg
+from geognn.train.config import LINK_PREDICTION_DEFAULTS, TrainConfig
 
 _EPILOG = """examples:
   geognn train --model schnet --dataset qm9 --target U0 --n-train 10000 --epochs 50 --out runs/u0
   geognn train --dataset qm9 --target U0,gap --n-train 2000 --n-val 500 --n-test 500 --epochs 10 --out runs/demo
   geognn train --data mols.csv --smiles-column smiles --target-column energy --out runs/mine
   geognn train --data frames.extxyz --target-column energy --force-weight 10 --out runs/md
+  geognn train --model conve --dataset umls --out runs/umls          (knowledge-graph embeddings)
+  geognn train --model conve --dataset path/to/triples --embedding-dim 96 --epochs 300 --out runs/mykg
   torchrun --nproc_per_node=2 -m geognn.cli.main train ...   (one DDP replica per process)
 
 outputs in --out: best.pt (best validation loss, evaluation weights), last.pt (every epoch,
 for --resume), metrics.csv, metrics.json, learning_curve.png, parity.png.
+With --model conve: best.pt is the epoch of best validation MRR, metrics.json holds the filtered
+test MRR, MR and Hits@1/3/10 (both directions and each), and there is no parity plot.
 """
 
 
@@ -29,8 +34,10 @@ def add_parser(subparsers) -> None:
     )
     data = p.add_argument_group("data (give --dataset or --data)")
     source = data.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", choices=["qm9"], help="built-in dataset: QM9 from the qm9pack package "
-                        "(energies U0/U/H/G as atomization energies in eV)")
+    source.add_argument("--dataset", help="built-in dataset: qm9 (QM9 from the qm9pack package, energies "
+                        "U0/U/H/G as atomization energies in eV); with --model conve a knowledge graph: umls, "
+                        "kinships, nations (bundled) or a directory holding train.txt, valid.txt and test.txt "
+                        "(head<TAB>relation<TAB>tail lines)")
     source.add_argument("--data", type=Path, metavar="FILE",
                         help="your own molecules, read by geognn.data.MoleculeDataset (processed once, cached "
                              "in $GEOGNN_CACHE): .csv (a SMILES column and target columns; seeded conformers from "
@@ -52,7 +59,8 @@ def add_parser(subparsers) -> None:
     data.add_argument("--qm9-limit", type=int, help="use only the first N QM9 molecules (default: all 130831)")
 
     model = p.add_argument_group("model")
-    model.add_argument("--model", default="schnet", choices=["schnet"], help="model (default: schnet)")
+    model.add_argument("--model", default="schnet", choices=["schnet", *train_kg.KG_MODELS],
+                       help="model (default: schnet); conve trains knowledge-graph embeddings")
     model.add_argument("--hidden-channels", type=int, default=128, help="atom feature size (default: 128)")
     model.add_argument("--num-filters", type=int, default=128, help="continuous-filter width (default: 128)")
     model.add_argument("--num-interactions", type=int, default=6, help="interaction blocks (default: 6)")
@@ -66,16 +74,22 @@ def add_parser(subparsers) -> None:
                        help="per-molecule reduction: sum (extensive: energies), mean (intensive: gap, HOMO, LUMO, "
                             "dipole); auto picks per target (default: auto)")
 
+    train_kg.add_options(p)
+
     training = p.add_argument_group("training")
     for f in fields(TrainConfig):
         flag = "--" + f.name.replace("_", "-")
-        help_text = f"{f.metadata['help']} (default: {f.default})"
+        kg_default = LINK_PREDICTION_DEFAULTS.get(f.name, f.default)
+        help_text = f"{f.metadata['help']} (default: {f.default}" + (
+            f"; with --model conve: {kg_default})" if kg_default != f.default else ")")
         if f.type in (bool, "bool"):
             training.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false",
                                   default=f.default, help=f"turn off: {help_text}")
         else:
+            # No argparse default: the model's task decides it (see training_config).
             kind = {"int": int, "float": float, "str": str}.get(str(f.type), type(f.default))
-            training.add_argument(flag, dest=f.name, type=kind, default=f.default, help=help_text)
+            training.add_argument(flag, dest=f.name, type=kind, default=None, help=help_text,
+                                  choices=f.metadata.get("choices"))
 
     run = p.add_argument_group("run")
     run.add_argument("--out", type=Path, required=True, metavar="DIR",
@@ -94,9 +108,14 @@ def run_train(args) -> int:
     from geognn.train import Trainer, seed_everything
     from geognn.train.distributed import setup
 
-    config = TrainConfig(**{f.name: getattr(args, f.name) for f in fields(TrainConfig)})
+    config = training_config(args)
     config.validate()
     ctx = setup(config.device)
+    if args.model in train_kg.KG_MODELS:
+        return train_kg.run_train_kg(args, config, ctx)
+    if args.dataset not in (None, "qm9"):
+        raise ValueError(f"--dataset {args.dataset!r}: {args.model} trains on molecules: --dataset qm9 or --data "
+                         f"FILE (knowledge graphs train with --model conve)")
     sizes = (args.n_train, args.n_val, args.n_test)
     if args.dataset == "qm9":
         targets = [t.strip() for t in args.target.split(",") if t.strip()]
@@ -143,3 +162,10 @@ def run_train(args) -> int:
 
     teardown(ctx)
     return 0
+
+
+def training_config(args) -> TrainConfig:
+    """The options given on the command line over the defaults of the model's task."""
+    task = "link_prediction" if args.model in train_kg.KG_MODELS else "molecule_regression"
+    given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
+    return TrainConfig.for_task(task, **given)

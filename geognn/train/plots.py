@@ -18,16 +18,22 @@ def _save(fig, path) -> None:
     plt.close(fig)
 
 
-def plot_learning_curve(history: list[dict], path, metric: str) -> None:
-    """Training loss, validation loss and the validation ``metric`` (log scale) per epoch."""
+def plot_learning_curve(history: list[dict], path, metric: str, loss_label: str = "loss (standardised MSE)",
+                        log_metric: bool = True) -> None:
+    """Training loss, validation loss (when the history has one) and the validation ``metric`` per epoch.
+
+    ``log_metric``: draw the metric on a log axis (errors); else linear (an MRR in [0, 1]).
+    """
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [row.get("train_loss", np.nan) for row in history], label="train")
-    ax_loss.plot(epochs, [row.get("val_loss", np.nan) for row in history], label="validation")
-    ax_loss.set(xlabel="epoch", ylabel="loss (standardised MSE)", yscale="log", title="Loss")
+    if any("val_loss" in row for row in history):
+        ax_loss.plot(epochs, [row.get("val_loss", np.nan) for row in history], label="validation")
+    ax_loss.set(xlabel="epoch", ylabel=loss_label, yscale="log", title="Loss")
     ax_loss.legend()
     ax_metric.plot(epochs, [row.get(f"val_{metric}", np.nan) for row in history], color="C2")
-    ax_metric.set(xlabel="epoch", ylabel=metric, yscale="log", title=f"Validation {metric}")
+    ax_metric.set(xlabel="epoch", ylabel=metric, yscale="log" if log_metric else "linear",
+                  title=f"Validation {metric}")
     fig.tight_layout()
     _save(fig, path)
 

@@ -1,8 +1,33 @@
-"""Learning-rate schedule: linear warm-up per step, then plateau decay per epoch."""
+"""Learning-rate schedules: linear warm-up per step, then plateau cuts or exponential decay per epoch.
+
+Both expose the same interface to the training loop: :meth:`step_batch` after
+every optimizer step, :meth:`step_epoch` with the validation selection value
+after every epoch, ``lr``, ``steps`` and ``state_dict``/``load_state_dict``.
+"""
 
 from __future__ import annotations
 
 import torch
+
+RELATIVE_THRESHOLD = 1e-4
+
+
+def improves(value: float, best: float, higher_is_better: bool = False,
+             threshold: float = RELATIVE_THRESHOLD) -> bool:
+    """Whether ``value`` beats ``best`` by more than a relative ``threshold``.
+
+    The relative threshold keeps noise-level gains from counting as
+    improvements; ``best`` may be ``inf`` (or ``-inf`` when higher is better)
+    before the first epoch.
+    """
+    if higher_is_better:
+        return value > best * (1 + threshold) if best >= 0 else value > best * (1 - threshold)
+    return value < best * (1 - threshold) if best >= 0 else value < best * (1 + threshold)
+
+
+def warmup_factor(steps: int, warmup_steps: int) -> float:
+    """Linear warm-up from 1/100 to 1 over ``warmup_steps`` optimizer steps."""
+    return min(1.0, 0.01 + 0.99 * steps / warmup_steps) if warmup_steps > 0 else 1.0
 
 
 class WarmupPlateau:
@@ -11,11 +36,12 @@ class WarmupPlateau:
     for ``patience`` epochs, never going below ``min_lr``.
 
     Call :meth:`step_batch` after every optimizer step and :meth:`step_epoch`
-    with the validation loss after every epoch.
+    with the validation loss after every epoch (``higher_is_better``: a
+    validation metric to maximise, such as the MRR, instead).
     """
 
     def __init__(self, optimizer: torch.optim.Optimizer, lr: float, warmup_steps: int = 100,
-                 patience: int = 10, factor: float = 0.5, min_lr: float = 1e-6):
+                 patience: int = 10, factor: float = 0.5, min_lr: float = 1e-6, higher_is_better: bool = False):
         self.optimizer = optimizer
         self.base_lr = lr
         self.warmup_steps = warmup_steps
@@ -24,15 +50,15 @@ class WarmupPlateau:
         self.min_lr = min_lr
         self.steps = 0
         self.scale = 1.0  # product of plateau cuts
-        self.best = float("inf")
+        self.higher_is_better = higher_is_better
+        self.best = float("-inf") if higher_is_better else float("inf")
         self.bad_epochs = 0
         self._apply()
 
     @property
     def lr(self) -> float:
-        warm = min(1.0, 0.01 + 0.99 * self.steps / self.warmup_steps) if self.warmup_steps > 0 else 1.0
         # min_lr bounds the plateau cuts (in step_epoch), not the warm-up.
-        return self.base_lr * self.scale * warm
+        return self.base_lr * self.scale * warmup_factor(self.steps, self.warmup_steps)
 
     def _apply(self) -> None:
         for group in self.optimizer.param_groups:
@@ -43,8 +69,7 @@ class WarmupPlateau:
         self._apply()
 
     def step_epoch(self, val_loss: float) -> None:
-        # A relative threshold keeps noise-level improvements from resetting patience.
-        if val_loss < self.best * (1 - 1e-4):
+        if improves(val_loss, self.best, self.higher_is_better):
             self.best, self.bad_epochs = val_loss, 0
         else:
             self.bad_epochs += 1
@@ -59,4 +84,44 @@ class WarmupPlateau:
     def load_state_dict(self, state: dict) -> None:
         self.steps, self.scale, self.best, self.bad_epochs = (
             state["steps"], state["scale"], state["best"], state["bad_epochs"])
+        self._apply()
+
+
+class ExponentialDecay:
+    """Warm-up from ``lr / 100`` to ``lr`` over ``warmup_steps`` optimizer steps, times ``decay`` after every epoch.
+
+    ``lr_epoch = lr * decay ** epochs_done`` (ConvE's schedule: 0.995 per
+    epoch); the validation value given to :meth:`step_epoch` is not used.
+    """
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, decay: float = 0.995, warmup_steps: int = 0):
+        if not 0 < decay <= 1:
+            raise ValueError(f"decay must lie in (0, 1], got {decay}")
+        self.optimizer = optimizer
+        self.base_lr, self.decay, self.warmup_steps = lr, decay, warmup_steps
+        self.steps = 0
+        self.epochs = 0
+        self._apply()
+
+    @property
+    def lr(self) -> float:
+        return self.base_lr * self.decay ** self.epochs * warmup_factor(self.steps, self.warmup_steps)
+
+    def _apply(self) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+
+    def step_batch(self) -> None:
+        self.steps += 1
+        self._apply()
+
+    def step_epoch(self, value: float | None = None) -> None:
+        self.epochs += 1
+        self._apply()
+
+    def state_dict(self) -> dict:
+        return {"steps": self.steps, "epochs": self.epochs}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps, self.epochs = state["steps"], state["epochs"]
         self._apply()
