@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from torch import nn
 
+from geognn.models.base import MoleculeModel
+from geognn.models.conve import ConvE
+from geognn.models.cormorant import Cormorant
 from geognn.models.schnet import SchNet, SchNetInteraction
 from geognn.models.targets import fit_atomref, fit_target_statistics
 
-MODELS: dict[str, type[nn.Module]] = {"schnet": SchNet}
+MODELS: dict[str, type[nn.Module]] = {"schnet": SchNet, "cormorant": Cormorant, "conve": ConvE}
 
 
 def build_model(name: str, **config) -> nn.Module:
@@ -19,4 +22,5 @@ def build_model(name: str, **config) -> nn.Module:
     return cls(**config)
 
 
-__all__ = ["MODELS", "SchNet", "SchNetInteraction", "build_model", "fit_atomref", "fit_target_statistics"]
+__all__ = ["MODELS", "ConvE", "Cormorant", "MoleculeModel", "SchNet", "SchNetInteraction", "build_model", "fit_atomref",
+           "fit_target_statistics"]

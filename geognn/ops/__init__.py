@@ -9,6 +9,7 @@ pure-PyTorch implementations in :mod:`geognn.ops.reference`.
 from geognn.ops._native import HAS_CPU_KERNELS, HAS_CUDA_KERNELS, HAS_NATIVE
 from geognn.ops.csr import CSRGraph, csr
 from geognn.ops.message import message_sum
+from geognn.ops.outer import neighbor_slots, outer_message_sum
 from geognn.ops.scatter import scatter, segment
 
 __all__ = [
@@ -18,6 +19,8 @@ __all__ = [
     "HAS_NATIVE",
     "csr",
     "message_sum",
+    "neighbor_slots",
+    "outer_message_sum",
     "scatter",
     "segment",
 ]

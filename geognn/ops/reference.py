@@ -62,3 +62,13 @@ def message_sum_reference(
     Shapes: x (N_src, *F), w (E, *F), edge_index (2, E) -> out (num_nodes, *F).
     """
     return scatter_reference(x[edge_index[0]] * w, edge_index[1], num_nodes, "sum")
+
+
+def outer_message_sum_reference(w: torch.Tensor, x: torch.Tensor, edge_index: torch.Tensor,
+                                num_nodes: int) -> torch.Tensor:
+    """``out[i, c, a, b] = sum_{e: dst(e) = i} w[e, c, a] * x[src(e), c, b]``, materialising every outer product.
+
+    Shapes: w (E, C, A), x (N_src, C, B), edge_index (2, E) -> (num_nodes, C, A, B).
+    """
+    products = w.unsqueeze(-1) * x[edge_index[0]].unsqueeze(-2)
+    return scatter_reference(products, edge_index[1], num_nodes, "sum")

@@ -1,5 +1,7 @@
 """Checks users run on their own molecular models (shipped, not only tests).
 
+Equivariant features: :func:`check_feature_equivariance` (any function returning
+e3nn irreps, e.g. a model's hidden spherical tensors).
 Symmetry: :func:`check_rotation_invariance`, :func:`check_reflection_invariance`,
 :func:`check_translation_invariance`, :func:`check_permutation_invariance`.
 Behaviour: :func:`check_batch_equals_individual`,
@@ -13,6 +15,7 @@ a PyG ``Data``/``Batch`` (``z`` int64, ``pos`` in Å) returning a dict with
 :func:`morse_clusters` is a toy dataset with exact energies and forces.
 """
 
+from geognn.testing.equivariance import check_feature_equivariance
 from geognn.testing.model_checks import (
     check_batch_equals_individual,
     check_forces_match_finite_differences,
@@ -35,6 +38,7 @@ from geognn.testing.symmetry import (
 __all__ = [
     "check_batch_equals_individual",
     "check_energy_model",
+    "check_feature_equivariance",
     "check_forces_match_finite_differences",
     "check_isolated_atom",
     "check_orthogonal_invariance",
