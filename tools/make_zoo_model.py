@@ -5,9 +5,11 @@
 
 Reads RUN/best.pt and RUN/metrics.json (test metrics, written by `geognn train`
 at the end of training), keeps only what prediction needs (model name, config
-and weights, target names and units, data info), and writes
-geognn/zoo/models/NAME.pt and NAME.json atomically. The card records the
-SHA-256 of the weights, which geognn.zoo verifies on every load.
+and weights, target names and units or entity and relation labels and the
+training triples, data info), and writes geognn/zoo/models/NAME.pt and
+NAME.json atomically. The card records the SHA-256 of the weights, which
+geognn.zoo verifies on every load. What the card says about inputs and
+metrics depends on the run's task (molecule regression or link prediction).
 """
 
 from __future__ import annotations
@@ -30,7 +32,40 @@ from geognn.train.checkpoint import (  # noqa: E402
     VERSION, atomic_write_bytes, atomic_write_text, load_checkpoint, model_from_checkpoint, to_plain)
 
 KEEP = ("format", "version", "model_name", "model_config", "model_state", "target_names", "target_units", "info",
-        "weights", "best_epoch")
+        "weights", "best_epoch", "task", "selection_metric", "entities", "relations", "known_triples")
+
+
+def molecule_section(state: dict, metrics: dict) -> dict:
+    """Card entries of a molecule model: targets, units, inputs, test MAE/RMSE per target."""
+    names, units = state["target_names"], state["target_units"]
+    scores = {key: round(float(value), 6) for key, value in metrics["metrics"].items() if key != "loss"}
+    return {
+        "targets": names,
+        "units": dict(zip(names, units)),
+        "inputs": "atomic numbers z and 3D positions in Å, one molecule or a PyG Batch; hydrogens explicit",
+        "metrics": {"evaluated_on": f"{state['info'].get('n_test')} held-out test molecules", **scores},
+        "headline": "test MAE: " + ", ".join(f"{n} {scores[f'mae_{n}']:.4g} {u}" for n, u in zip(names, units)),
+    }
+
+
+def link_prediction_section(state: dict, metrics: dict) -> dict:
+    """Card entries of a knowledge-graph model: the graph, inputs, filtered test ranking metrics."""
+    info, scores = state["info"], metrics["metrics"]
+    return {
+        "graph": {"dataset": info.get("dataset"), "entities": len(state["entities"]),
+                  "relations": len(state["relations"]), "training_triples": int(state["known_triples"].shape[0])},
+        "inputs": "(head, relation) queries by entity and relation label (geognn predict --query 'HEAD,RELATION' or "
+                  "'?,RELATION,TAIL'), or entity and relation ids for model.score(heads, relations)",
+        "metrics": {"evaluated_on": f"{info.get('test')} test triples of {info.get('dataset')}, both directions "
+                                    f"({scores['num_ranked']} rank queries)",
+                    "ranking": metrics.get("ranking"),
+                    **{key: round(float(value), 6) for key, value in scores.items() if key != "num_ranked"}},
+        "headline": f"test MRR {scores['mrr']:.3f}, Hits@1 {scores['hits@1']:.3f}, Hits@10 {scores['hits@10']:.3f} "
+                    f"(filtered, both directions)",
+    }
+
+
+SECTIONS = {"molecule_regression": molecule_section, "link_prediction": link_prediction_section}
 
 
 def main(argv=None) -> int:
@@ -55,7 +90,6 @@ def main(argv=None) -> int:
     weights = args.out / f"{args.name}.pt"
     atomic_write_bytes(weights, lambda f: f.write(payload))
 
-    names, units = state["target_names"], state["target_units"]
     history = metrics.get("history", [])
     card = {
         "name": args.name,
@@ -65,13 +99,8 @@ def main(argv=None) -> int:
         "model": state["model_name"],
         "model_config": state["model_config"],
         "parameters": sum(p.numel() for p in model_from_checkpoint(state).parameters()),
-        "targets": names,
-        "units": dict(zip(names, units)),
-        "inputs": "atomic numbers z and 3D positions in Å, one molecule or a PyG Batch; hydrogens explicit",
-        "metrics": {
-            "evaluated_on": f"{state['info'].get('n_test')} held-out test molecules",
-            **{key: round(float(value), 6) for key, value in metrics["metrics"].items() if key != "loss"},
-        },
+        # Runs from before tasks existed were all molecule runs.
+        **SECTIONS[state.get("task", "molecule_regression")](state, metrics),
         "training": {
             "data": state["info"],
             "epochs_run": metrics.get("epochs_run"),

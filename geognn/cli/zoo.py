@@ -6,9 +6,10 @@ import argparse
 import json
 
 _EPILOG = """examples:
-  geognn zoo                              list the models: targets, units, test MAE
+  geognn zoo                              list the models: what they predict, headline test metrics
   geognn zoo schnet-qm9-small             the full model card (JSON): data, split, command, caveats
   geognn predict --checkpoint zoo:schnet-qm9-small --input molecules.smi
+  geognn predict --checkpoint zoo:conve-umls --query "virus,causes"
 """
 
 
@@ -31,7 +32,10 @@ def run_zoo(args) -> int:
         return 0
     for name in zoo.available():
         card = zoo.card(name)
-        maes = ", ".join(f"{t} {card['metrics'][f'mae_{t}']:.4g} {card['units'][t]}" for t in card["targets"])
         print(f"{name}: {card['description']}")
-        print(f"    test MAE ({card['metrics']['evaluated_on']}): {maes}")
+        if "headline" in card:
+            print(f"    {card['headline']} ({card['metrics']['evaluated_on']})")
+        else:  # cards written before headlines existed are molecule models
+            maes = ", ".join(f"{t} {card['metrics'][f'mae_{t}']:.4g} {card['units'][t]}" for t in card["targets"])
+            print(f"    test MAE ({card['metrics']['evaluated_on']}): {maes}")
     return 0

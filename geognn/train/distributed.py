@@ -59,6 +59,19 @@ def setup(device: str = "auto") -> DistributedContext:
     return DistributedContext(dist.get_rank(), dist.get_world_size(), local_rank, resolved)
 
 
+def broadcast_buffers(module: torch.nn.Module, ctx: DistributedContext) -> None:
+    """Copies rank 0's buffers to every process (no-op when not distributed).
+
+    DDP sends rank 0's buffers at the start of every forward pass, but each
+    replica then updates its own batch-norm running statistics, so after an
+    epoch they differ; evaluation (sharded over processes) and checkpoints
+    must all see rank 0's.
+    """
+    if ctx.enabled:
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0)
+
+
 def barrier(ctx: DistributedContext) -> None:
     if ctx.enabled:
         dist.barrier()

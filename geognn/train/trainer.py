@@ -190,6 +190,7 @@ class Trainer:
             with tqdm(total=len(loader), desc=f"epoch {epoch + 1}", unit="batch", leave=False,
                       disable=not show) as bar:
                 train_loss = self._train_epoch(module, loader, bar)
+            distributed.broadcast_buffers(self.model, ctx)
             train_time = time.perf_counter() - t0
             metrics, _ = self.evaluate(self.val_set)
             value = metrics[task.selection_metric]

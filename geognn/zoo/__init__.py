@@ -3,17 +3,19 @@
 Each model is a ``geognn train`` checkpoint stripped to what prediction needs
 (``<name>.pt``) plus a card (``<name>.json``) saying what it predicts, in
 which units, how it was trained (data, split, command) and how well it does
-on its held-out test molecules. Both live in ``geognn/zoo/models/``; the card
+on its held-out test data (molecules, or triples of a knowledge graph). Both live in ``geognn/zoo/models/``; the card
 holds the SHA-256 of the weights, verified on every load.
 
     >>> from geognn import zoo
     >>> zoo.available()
-    ['schnet-qm9-small']
+    ['conve-umls', 'schnet-qm9-small']
     >>> model = zoo.load("schnet-qm9-small")        # a SchNet in eval mode, on the CPU
     >>> zoo.card("schnet-qm9-small")["metrics"]     # test MAE / RMSE per target, in the card's units
+    >>> zoo.load("conve-umls").score(heads, relations)   # ConvE logits (B, 135 UMLS entities)
 
 The command line takes ``zoo:NAME`` wherever it takes a checkpoint:
-``geognn predict --checkpoint zoo:schnet-qm9-small --input molecules.smi``.
+``geognn predict --checkpoint zoo:schnet-qm9-small --input molecules.smi``,
+``geognn predict --checkpoint zoo:conve-umls --query "virus,causes"``.
 """
 
 from __future__ import annotations
@@ -72,9 +74,13 @@ def checkpoint_path(name: str, verify: bool = True) -> Path:
 def load(name: str, device: str | torch.device = "cpu") -> torch.nn.Module:
     """The trained model ``name`` in eval mode on ``device`` (weights verified first).
 
-    The model takes a PyG ``Data``/``Batch`` with ``z`` (N,) atomic numbers
-    and ``pos`` (N, 3) in Å (the radius graph is built when absent) and
-    returns ``{"y": (B, T)}`` in the units of ``card(name)["units"]``.
+    What it takes is in ``card(name)["inputs"]``. A molecule model takes a PyG
+    ``Data``/``Batch`` with ``z`` (N,) atomic numbers and ``pos`` (N, 3) in Å
+    (the radius graph is built when absent) and returns ``{"y": (B, T)}`` in
+    the units of ``card(name)["units"]``; a knowledge-graph model (ConvE) scores
+    (B,) head and relation ids against every entity, ``(B, num_entities)``
+    logits. The labels of a knowledge-graph model are in its checkpoint
+    (``load_checkpoint(checkpoint_path(name))["entities"]``).
     """
     from geognn.train.checkpoint import model_from_checkpoint
 
