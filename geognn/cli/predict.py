@@ -95,16 +95,24 @@ def predict_molecules(model, molecules, cutoff: float, batch_size: int = 100, de
     return y, force_list
 
 
-def usable_molecules(molecules, max_z: int):
-    """The molecules a model with atomic numbers 1..max_z can predict, and why the others cannot."""
+def usable_molecules(molecules, max_z: int, species=None):
+    """The molecules a model can predict, and why the others cannot.
+
+    A model knows atomic numbers 1..max_z, or only ``species`` when it has
+    such a list (Cormorant's one-hot input).
+    """
     from geognn.cli.inputs import geometry_problem
     from geognn.featurize.io import SkippedRecord
 
+    known = set(species) if species is not None else set(range(1, max_z + 1))
     usable, skipped = [], []
     for m in molecules:
-        unknown = sorted(set(int(z) for z in m.z) - set(range(1, max_z + 1)))
+        unknown = sorted(set(int(z) for z in m.z) - known)
         problem = geometry_problem(m.pos)
-        if unknown:
+        if unknown and species is not None:
+            skipped.append(SkippedRecord(m.identifier, f"atomic numbers {unknown} are not among the model's "
+                                                       f"elements {sorted(known)}"))
+        elif unknown:
             skipped.append(SkippedRecord(m.identifier, f"atomic numbers {unknown} beyond the model's max_z {max_z}"))
         elif problem:
             skipped.append(SkippedRecord(m.identifier, problem))
@@ -135,7 +143,7 @@ def run_predict(args) -> int:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     molecules, skipped = read_inputs(args.input, smiles_column=args.smiles_column, id_column=args.id_column,
                                      seed=args.seed, progress=not args.no_progress)
-    usable, unusable = usable_molecules(molecules, model.max_z)
+    usable, unusable = usable_molecules(molecules, model.max_z, getattr(model, "species", None))
     report_skipped(skipped + unusable, sys.stderr)
     _note_missing_hydrogens(usable, sys.stderr)
     y, forces = predict_molecules(model, usable, model.cutoff, args.batch_size, args.device, args.forces)

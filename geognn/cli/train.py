@@ -59,8 +59,9 @@ def add_parser(subparsers) -> None:
     data.add_argument("--qm9-limit", type=int, help="use only the first N QM9 molecules (default: all 130831)")
 
     model = p.add_argument_group("model")
-    model.add_argument("--model", default="schnet", choices=["schnet", *train_kg.KG_MODELS],
-                       help="model (default: schnet); conve trains knowledge-graph embeddings")
+    model.add_argument("--model", default="schnet", choices=["schnet", "cormorant", *train_kg.KG_MODELS],
+                       help="model (default: schnet); cormorant is the E(3)-equivariant Clebsch-Gordan network; "
+                            "conve trains knowledge-graph embeddings")
     model.add_argument("--hidden-channels", type=int, default=128, help="atom feature size (default: 128)")
     model.add_argument("--num-filters", type=int, default=128, help="continuous-filter width (default: 128)")
     model.add_argument("--num-interactions", type=int, default=6, help="interaction blocks (default: 6)")
@@ -73,6 +74,22 @@ def add_parser(subparsers) -> None:
     model.add_argument("--readout", choices=["auto", "sum", "mean"], default="auto",
                        help="per-molecule reduction: sum (extensive: energies), mean (intensive: gap, HOMO, LUMO, "
                             "dipole); auto picks per target (default: auto)")
+
+    cormorant = p.add_argument_group("Cormorant (with --model cormorant; also uses --cutoff and --readout)")
+    cormorant.add_argument("--max-l", type=int, default=3, help="largest degree l of the hidden spherical tensors "
+                           "(default: 3, as in the paper)")
+    cormorant.add_argument("--max-sh", type=int, default=3, help="largest degree of the spherical harmonics of "
+                           "pair directions (default: 3)")
+    cormorant.add_argument("--num-channels", type=int, default=10, help="channels per (l, parity) block "
+                           "(default: 10)")
+    cormorant.add_argument("--num-levels", type=int, default=4, help="Clebsch-Gordan levels (default: 4)")
+    cormorant.add_argument("--head", choices=["atomwise", "molecular"], default="atomwise",
+                           help="atomwise: per-atom MLP, scaled and summed (size-extensive); molecular: the "
+                                "paper's sum over atoms then MLP (default: atomwise)")
+    cormorant.add_argument("--dipole", choices=["auto", "vector", "scalar"], default="auto",
+                           help="for the target mu: vector predicts the dipole moment vector (D) from charges "
+                                "and atomic dipoles and trains its norm; scalar treats mu like any scalar; auto "
+                                "is vector when mu is the only target (default: auto)")
 
     train_kg.add_options(p)
 
@@ -132,10 +149,13 @@ def run_train(args) -> int:
             report_skipped(skipped, sys.stderr)
         units = [args.target_unit] * len(targets)
     readout = default_readouts(targets) if args.readout == "auto" else [args.readout] * len(targets)
-    model_config = dict(hidden_channels=args.hidden_channels, num_filters=args.num_filters,
-                        num_interactions=args.num_interactions, num_rbf=args.num_rbf, cutoff=args.cutoff,
-                        readout=readout, num_targets=len(targets), radial_basis=args.radial_basis,
-                        cutoff_fn=args.cutoff_fn)
+    if args.model == "cormorant":
+        model_config = cormorant_config(args, targets, readout, [train, val, test])
+    else:
+        model_config = dict(hidden_channels=args.hidden_channels, num_filters=args.num_filters,
+                            num_interactions=args.num_interactions, num_rbf=args.num_rbf, cutoff=args.cutoff,
+                            readout=readout, num_targets=len(targets), radial_basis=args.radial_basis,
+                            cutoff_fn=args.cutoff_fn)
     if config.force_weight > 0 and not all(hasattr(d, "forces") for d in train):
         raise ValueError("--force-weight > 0 needs forces for every training molecule (extxyz with forces)")
     seed_everything(config.seed)
@@ -162,6 +182,25 @@ def run_train(args) -> int:
 
     teardown(ctx)
     return 0
+
+
+def cormorant_config(args, targets, readout, sets) -> dict:
+    """Cormorant's hyperparameters from the command line.
+
+    Its elements (the one-hot input) are QM9's H, C, N, O, F for QM9, else
+    every element found in the training, validation and test molecules.
+    """
+    from geognn.models.cormorant import QM9_SPECIES
+
+    found = {int(z) for molecules in sets for d in molecules for z in d.z.tolist()}
+    species = sorted(found | set(QM9_SPECIES)) if args.dataset == "qm9" else sorted(found)
+    dipole = args.dipole == "vector" or (args.dipole == "auto" and targets == ["mu"])
+    if dipole and targets != ["mu"]:
+        raise ValueError(f"--dipole vector predicts the dipole moment: train it alone with --target mu, "
+                         f"not {','.join(targets)}")
+    return dict(max_l=args.max_l, max_sh=args.max_sh, num_channels=args.num_channels, num_levels=args.num_levels,
+                cutoff=args.cutoff, readout=readout, num_targets=len(targets), species=species, head=args.head,
+                dipole=dipole)
 
 
 def training_config(args) -> TrainConfig:

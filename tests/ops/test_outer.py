@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from geognn.ops import CSRGraph, neighbor_slots, outer_message_sum
-from geognn.ops.gather import take_unique
+from geognn.ops.layout import contiguous_permute, take_unique
 from geognn.ops.reference import outer_message_sum_reference
 
 
@@ -64,3 +64,14 @@ def test_take_unique_gathers_and_differentiates_like_index_select(dim):
     torch.testing.assert_close(take_unique(x, index, dim), x.index_select(dim, index))
     assert torch.autograd.gradcheck(lambda t: take_unique(t, index, dim), (x,))
     assert torch.autograd.gradgradcheck(lambda t: take_unique(t, index, dim), (x,))
+
+
+def test_contiguous_permute_is_a_permutation_with_contiguous_gradients():
+    x = torch.randn(3, 4, 5, dtype=torch.float64, requires_grad=True)
+    y = contiguous_permute(x, (2, 0, 1))
+    assert torch.equal(y, x.permute(2, 0, 1)) and y.is_contiguous()
+    seen = []
+    x.register_hook(lambda g: seen.append(g.is_contiguous()))
+    y.backward(torch.randn(5, 3, 4, dtype=torch.float64).transpose(1, 2).contiguous().transpose(1, 2))
+    assert seen == [True]
+    assert torch.autograd.gradgradcheck(lambda t: contiguous_permute(t, (1, 2, 0)), (x,))

@@ -21,7 +21,7 @@ import torch
 from e3nn import o3
 from torch import nn
 
-from geognn.ops.gather import take_unique
+from geognn.ops.layout import contiguous_permute, take_unique
 
 __all__ = ["ChannelwiseCG", "channel_major", "channelwise_linear", "component_offsets", "irreps_major",
            "linear_gather_index"]
@@ -101,9 +101,12 @@ class ChannelwiseCG(nn.Module):
             return outer.new_zeros(rows, 0)
         key = (outer.device, outer.dtype)
         if key not in self._cast:
-            self._cast[key] = [m.to(device=outer.device, dtype=outer.dtype) for m in self._matrices]
-        grouped = take_unique(outer.reshape(rows, -1), self.columns, 1).split(self.chunks, dim=1)
-        return torch.cat([part @ matrix for part, matrix in zip(grouped, self._cast[key])], dim=-1)
+            self._cast[key] = [m.t().contiguous().to(device=outer.device, dtype=outer.dtype) for m in self._matrices]
+        # Feature-major (K1 K2, R): regrouping the entries then copies whole rows, in the forward and the
+        # backward pass, instead of picking single elements out of every row.
+        grouped = take_unique(contiguous_permute(outer.reshape(rows, -1), (1, 0)), self.columns, 0)
+        parts = [matrix @ part for part, matrix in zip(grouped.split(self.chunks, dim=0), self._cast[key])]
+        return contiguous_permute(torch.cat(parts, dim=0), (1, 0))
 
 
 def channelwise_linear(linear: o3.Linear, x: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:
@@ -122,20 +125,22 @@ def channelwise_linear(linear: o3.Linear, x: torch.Tensor, columns: torch.Tensor
     """
     views = list(linear.weight_views(yield_instruction=True))
     atoms, channels = x.shape[0], x.shape[1]
-    gathered = take_unique(x, columns, 2)  # every output block's inputs, output block after output block
+    # Component-major (K, N, C): gathering the input blocks copies whole rows (see ChannelwiseCG).
+    gathered = take_unique(contiguous_permute(x, (2, 0, 1)), columns, 0)
     sizes = []
     for o, (_, ir_out) in enumerate(linear.irreps_out):
         sizes.append(ir_out.dim * sum(1 for _, ins, _ in views if ins.i_out == o))
     parts = []
-    for o, ((mul_out, ir_out), block) in enumerate(zip(linear.irreps_out, gathered.split(sizes, dim=-1))):
+    for o, ((mul_out, ir_out), block) in enumerate(zip(linear.irreps_out, gathered.split(sizes, dim=0))):
         weights = [ins.path_weight * w for _, ins, w in views if ins.i_out == o]
         if not weights:
-            parts.append(x.new_zeros(atoms, mul_out, ir_out.dim))
+            parts.append(x.new_zeros(ir_out.dim, atoms, mul_out))
             continue
-        block = block.reshape(atoms, channels, len(weights), ir_out.dim).permute(0, 3, 2, 1)
-        mixed = block.reshape(atoms, ir_out.dim, -1) @ torch.cat(weights, dim=0).to(x.dtype)  # (N, d, C_out)
-        parts.append(mixed.transpose(1, 2))
-    return torch.cat(parts, dim=-1)
+        # (n, d, N, C) -> (d N, n C) @ (n C, C_out)
+        block = block.reshape(len(weights), ir_out.dim, atoms, channels).permute(1, 2, 0, 3)
+        mixed = block.reshape(ir_out.dim * atoms, -1) @ torch.cat(weights, dim=0).to(x.dtype)
+        parts.append(mixed.reshape(ir_out.dim, atoms, mul_out))
+    return contiguous_permute(torch.cat(parts, dim=0), (1, 2, 0))
 
 
 def linear_gather_index(linear: o3.Linear) -> torch.Tensor:
