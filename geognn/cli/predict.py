@@ -71,14 +71,19 @@ def add_parser(subparsers) -> None:
 
 def predict_molecules(model, molecules, cutoff: float, batch_size: int = 100, device: str = "cpu",
                       forces: bool = False):
-    """Predictions (B, T) NumPy array for read molecules, and forces (n, 3) eV/Å per molecule if asked."""
+    """Predictions for read molecules: ``(y, forces, vectors)``.
+
+    ``y`` is a (B, T) NumPy array; ``forces`` a list of (n, 3) eV/Å arrays if
+    asked; ``vectors`` the (B, 3) vector outputs a model gives beside ``y``
+    (a dipole model's ``"dipole"`` in D, in the input's coordinate frame).
+    """
     import torch
     from torch_geometric.data import Batch
 
     from geognn.cli.datasets import attach_graph, molecule_to_data
 
     model = model.to(device).eval()
-    outputs, force_list = [], []
+    outputs, force_list, vectors = [], [], []
     dtype = next(model.parameters()).dtype
     periodic = any(m.pbc is not None and bool(m.pbc.any()) for m in molecules)
     for start in range(0, len(molecules), batch_size):
@@ -88,11 +93,13 @@ def predict_molecules(model, molecules, cutoff: float, batch_size: int = 100, de
         with torch.set_grad_enabled(forces):
             out = model(batch, forces=forces)
         outputs.append(out["y"].detach().cpu().double())
+        if "dipole" in out:
+            vectors.append(out["dipole"].detach().cpu().double())
         if forces:
             f = out["forces"].detach().cpu().double()
             force_list += [f[batch.ptr[k]:batch.ptr[k + 1]].numpy() for k in range(batch.num_graphs)]
     y = torch.cat(outputs).numpy() if outputs else None
-    return y, force_list
+    return y, force_list, ({"dipole": torch.cat(vectors).numpy()} if vectors else {})
 
 
 def usable_molecules(molecules, max_z: int, species=None):
@@ -146,13 +153,15 @@ def run_predict(args) -> int:
     usable, unusable = usable_molecules(molecules, model.max_z, getattr(model, "species", None))
     report_skipped(skipped + unusable, sys.stderr)
     _note_missing_hydrogens(usable, sys.stderr)
-    y, forces = predict_molecules(model, usable, model.cutoff, args.batch_size, args.device, args.forces)
+    y, forces, vectors = predict_molecules(model, usable, model.cutoff, args.batch_size, args.device, args.forces)
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     header = ["id", "smiles", "num_atoms"] + [f"{n} ({u})" for n, u in zip(names, units)]
+    header += [f"{name}_{axis} ({units[0]})" for name in vectors for axis in "xyz"]
     writer.writerow(header + (["forces (eV/Å)"] if args.forces else []))
     for k, m in enumerate(usable):
         row = [m.identifier, m.smiles or "", len(m.z)] + [f"{v:.6f}" for v in y[k]]
+        row += [f"{v:.6f}" for array in vectors.values() for v in array[k]]
         if args.forces:
             row.append(json.dumps(forces[k].round(6).tolist()))
         writer.writerow(row)
