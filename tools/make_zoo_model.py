@@ -56,12 +56,12 @@ def link_prediction_section(state: dict, metrics: dict) -> dict:
                   "relations": len(state["relations"]), "training_triples": int(state["known_triples"].shape[0])},
         "inputs": "(head, relation) queries by entity and relation label (geognn predict --query 'HEAD,RELATION' or "
                   "'?,RELATION,TAIL'), or entity and relation ids for model.score(heads, relations)",
-        "metrics": {"evaluated_on": f"{info.get('test')} test triples of {info.get('dataset')}, both directions "
-                                    f"({scores['num_ranked']} rank queries)",
+        "metrics": {"evaluated_on": f"{info.get('test')} test triples of {info.get('dataset')}, both directions: "
+                                    f"{scores['num_ranked']} rank queries",
                     "ranking": metrics.get("ranking"),
                     **{key: round(float(value), 6) for key, value in scores.items() if key != "num_ranked"}},
-        "headline": f"test MRR {scores['mrr']:.3f}, Hits@1 {scores['hits@1']:.3f}, Hits@10 {scores['hits@10']:.3f} "
-                    f"(filtered, both directions)",
+        "headline": f"filtered test MRR {scores['mrr']:.3f}, Hits@1 {scores['hits@1']:.3f}, "
+                    f"Hits@10 {scores['hits@10']:.3f}",
     }
 
 

@@ -60,17 +60,31 @@ class IndexBatches:
     def __init__(self, sampler: Iterable[int], batch_size: int):
         self.sampler, self.batch_size = sampler, int(batch_size)
 
+    def positions(self) -> list[torch.Tensor]:
+        """The batches of one pass over the sampler."""
+        chunks = list(torch.split(torch.as_tensor(list(self.sampler), dtype=torch.int64), self.batch_size))
+        if len(chunks) > 1 and chunks[-1].numel() == 1:
+            chunks[-2:] = [torch.cat(chunks[-2:])]
+        return chunks
+
     def __len__(self) -> int:
         n = len(self.sampler)
         full, rest = divmod(n, self.batch_size)
         return full + (1 if rest > 1 or (rest == 1 and full == 0) else 0)
 
     def __iter__(self):
-        positions = torch.as_tensor(list(self.sampler), dtype=torch.int64)
-        chunks = list(torch.split(positions, self.batch_size))
-        if len(chunks) > 1 and chunks[-1].numel() == 1:
-            chunks[-2:] = [torch.cat(chunks[-2:])]
-        return iter(chunks)
+        return iter(self.positions())
+
+
+class OneToNBatches(IndexBatches):
+    """Batches of 1-N examples: ``(heads, relations, targets)`` of (B,), (B,) and (B, num_entities) bool."""
+
+    def __init__(self, examples: OneToNExamples, sampler: Iterable[int], batch_size: int):
+        super().__init__(sampler, batch_size)
+        self.examples = examples
+
+    def __iter__(self):
+        return (self.examples.batch(positions) for positions in self.positions())
 
 
 class LinkPrediction(Task):
@@ -96,6 +110,7 @@ class LinkPrediction(Task):
     selection_metric = "mrr"
     higher_is_better = True
     curve_metric = "mrr"
+    curve_label = "MRR (filtered, both directions)"
     curve_log_scale = False
     loss_label = "loss (binary cross-entropy, label-smoothed)"
 
@@ -121,14 +136,13 @@ class LinkPrediction(Task):
     def examples(self, train_set: torch.Tensor) -> OneToNExamples:
         return OneToNExamples(train_set, self.dataset.num_entities, 2 * self.dataset.num_relations)
 
-    def batches(self, examples: OneToNExamples, sampler, batch_size: int) -> IndexBatches:
-        self._examples = examples
-        return IndexBatches(sampler, batch_size)
+    def batches(self, examples: OneToNExamples, sampler, batch_size: int) -> OneToNBatches:
+        return OneToNBatches(examples, sampler, batch_size)
 
-    def train_loss(self, module: nn.Module, batch: torch.Tensor, device: torch.device) -> tuple[torch.Tensor, int]:
-        heads, relations, targets = self._examples.batch(batch)
+    def train_loss(self, module: nn.Module, batch, device: torch.device) -> tuple[torch.Tensor, int]:
+        heads, relations, targets = batch
         logits = module(heads.to(device), relations.to(device))
-        return one_to_n_loss(logits, targets.to(device), self.label_smoothing), int(batch.numel())
+        return one_to_n_loss(logits, targets.to(device), self.label_smoothing), int(heads.numel())
 
     # --- evaluation -------------------------------------------------------------------------
     def evaluate(self, model: nn.Module, dataset: torch.Tensor, ctx, shard: bool, collect: bool):

@@ -19,11 +19,13 @@ def _save(fig, path) -> None:
 
 
 def plot_learning_curve(history: list[dict], path, metric: str, loss_label: str = "loss (standardised MSE)",
-                        log_metric: bool = True) -> None:
+                        log_metric: bool = True, metric_label: str | None = None) -> None:
     """Training loss, validation loss (when the history has one) and the validation ``metric`` per epoch.
 
     ``log_metric``: draw the metric on a log axis (errors); else linear (an MRR in [0, 1]).
+    ``metric_label``: how the metric is named on the plot (default: its key).
     """
+    metric_label = metric_label or metric
     epochs = [row["epoch"] for row in history]
     fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.plot(epochs, [row.get("train_loss", np.nan) for row in history], label="train")
@@ -32,8 +34,8 @@ def plot_learning_curve(history: list[dict], path, metric: str, loss_label: str 
     ax_loss.set(xlabel="epoch", ylabel=loss_label, yscale="log", title="Loss")
     ax_loss.legend()
     ax_metric.plot(epochs, [row.get(f"val_{metric}", np.nan) for row in history], color="C2")
-    ax_metric.set(xlabel="epoch", ylabel=metric, yscale="log" if log_metric else "linear",
-                  title=f"Validation {metric}")
+    ax_metric.set(xlabel="epoch", ylabel=metric_label, yscale="log" if log_metric else "linear",
+                  title=f"Validation {metric_label}")
     fig.tight_layout()
     _save(fig, path)
 

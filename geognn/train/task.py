@@ -35,6 +35,7 @@ class Task:
         selection_metric: key of the validation metrics compared across epochs.
         higher_is_better: direction of ``selection_metric``.
         curve_metric: validation metric drawn in ``learning_curve.png``.
+        curve_label: its axis label (default: the metric's key).
         curve_log_scale: draw ``curve_metric`` on a log axis.
         loss_label: axis label of the loss panel.
     """
@@ -43,6 +44,7 @@ class Task:
     selection_metric = "loss"
     higher_is_better = False
     curve_metric = "loss"
+    curve_label: str | None = None
     curve_log_scale = True
     loss_label = "loss"
 

@@ -241,7 +241,8 @@ class Trainer:
             self.ema = ema
             task.report(self.out_dir, collected, title=f"{name} set, best epoch {self.best_epoch}")
             plot_learning_curve(self.history, self.out_dir / "learning_curve.png", task.curve_metric,
-                                loss_label=task.loss_label, log_metric=task.curve_log_scale)
+                                loss_label=task.loss_label, log_metric=task.curve_log_scale,
+                                metric_label=task.curve_label)
             summary = {
                 "best_epoch": self.best_epoch, self.best_key: self.best_value,
                 "epochs_run": len(self.history), "stopped_early": stopped_early,
