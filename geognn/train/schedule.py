@@ -30,7 +30,34 @@ def warmup_factor(steps: int, warmup_steps: int) -> float:
     return min(1.0, 0.01 + 0.99 * steps / warmup_steps) if warmup_steps > 0 else 1.0
 
 
-class WarmupPlateau:
+class WarmupSchedule:
+    """Base of the schedules: a linear warm-up over ``warmup_steps`` optimizer steps times what
+    :meth:`epoch_factor` says, written into the optimizer's parameter groups after every change."""
+
+    def __init__(self, optimizer: torch.optim.Optimizer, lr: float, warmup_steps: int):
+        self.optimizer = optimizer
+        self.base_lr = lr
+        self.warmup_steps = warmup_steps
+        self.steps = 0
+
+    def epoch_factor(self) -> float:
+        """The factor the epochs so far put on the learning rate."""
+        return 1.0
+
+    @property
+    def lr(self) -> float:
+        return self.base_lr * self.epoch_factor() * warmup_factor(self.steps, self.warmup_steps)
+
+    def _apply(self) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.lr
+
+    def step_batch(self) -> None:
+        self.steps += 1
+        self._apply()
+
+
+class WarmupPlateau(WarmupSchedule):
     """Warm-up from ``lr / 100`` to ``lr`` over ``warmup_steps`` optimizer steps,
     then multiply by ``factor`` whenever the validation loss has not improved
     for ``patience`` epochs, never going below ``min_lr``.
@@ -42,31 +69,19 @@ class WarmupPlateau:
 
     def __init__(self, optimizer: torch.optim.Optimizer, lr: float, warmup_steps: int = 100,
                  patience: int = 10, factor: float = 0.5, min_lr: float = 1e-6, higher_is_better: bool = False):
-        self.optimizer = optimizer
-        self.base_lr = lr
-        self.warmup_steps = warmup_steps
+        super().__init__(optimizer, lr, warmup_steps)
         self.patience = patience
         self.factor = factor
         self.min_lr = min_lr
-        self.steps = 0
         self.scale = 1.0  # product of plateau cuts
         self.higher_is_better = higher_is_better
         self.best = float("-inf") if higher_is_better else float("inf")
         self.bad_epochs = 0
         self._apply()
 
-    @property
-    def lr(self) -> float:
+    def epoch_factor(self) -> float:
         # min_lr bounds the plateau cuts (in step_epoch), not the warm-up.
-        return self.base_lr * self.scale * warmup_factor(self.steps, self.warmup_steps)
-
-    def _apply(self) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
-
-    def step_batch(self) -> None:
-        self.steps += 1
-        self._apply()
+        return self.scale
 
     def step_epoch(self, val_loss: float) -> None:
         if improves(val_loss, self.best, self.higher_is_better):
@@ -87,7 +102,7 @@ class WarmupPlateau:
         self._apply()
 
 
-class ExponentialDecay:
+class ExponentialDecay(WarmupSchedule):
     """Warm-up from ``lr / 100`` to ``lr`` over ``warmup_steps`` optimizer steps, times ``decay`` after every epoch.
 
     ``lr_epoch = lr * decay ** epochs_done`` (ConvE's schedule: 0.995 per
@@ -97,23 +112,13 @@ class ExponentialDecay:
     def __init__(self, optimizer: torch.optim.Optimizer, lr: float, decay: float = 0.995, warmup_steps: int = 0):
         if not 0 < decay <= 1:
             raise ValueError(f"decay must lie in (0, 1], got {decay}")
-        self.optimizer = optimizer
-        self.base_lr, self.decay, self.warmup_steps = lr, decay, warmup_steps
-        self.steps = 0
+        super().__init__(optimizer, lr, warmup_steps)
+        self.decay = decay
         self.epochs = 0
         self._apply()
 
-    @property
-    def lr(self) -> float:
-        return self.base_lr * self.decay ** self.epochs * warmup_factor(self.steps, self.warmup_steps)
-
-    def _apply(self) -> None:
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.lr
-
-    def step_batch(self) -> None:
-        self.steps += 1
-        self._apply()
+    def epoch_factor(self) -> float:
+        return self.decay ** self.epochs
 
     def step_epoch(self, value: float | None = None) -> None:
         self.epochs += 1

@@ -7,7 +7,7 @@ import torch
 
 from geognn.data import KGDataset
 from geognn.models import ConvE
-from geognn.train import ExponentialDecay, LinkPrediction, TrainConfig, Trainer, load_checkpoint
+from geognn.train import CheckpointError, ExponentialDecay, LinkPrediction, TrainConfig, Trainer, load_checkpoint
 from geognn.train.link_prediction import IndexBatches, one_to_n_loss
 
 
@@ -21,13 +21,23 @@ def kg_run(out_dir, name="nations", epochs=2, resume=False, dim=32, **options):
     return trainer.fit(), model
 
 
+@pytest.fixture(scope="module")
+def nations_runs(tmp_path_factory):
+    """Three epochs straight, and two epochs then resumed to three, of a small ConvE on Nations."""
+    root = tmp_path_factory.mktemp("nations")
+    straight = kg_run(root / "straight", epochs=3)
+    kg_run(root / "interrupted", epochs=2)
+    resumed = kg_run(root / "interrupted", epochs=3, resume=True)
+    return root, straight, resumed
+
+
 def test_a_short_umls_run_ranks_far_better_than_a_random_model(tmp_path):
-    summary, _ = kg_run(tmp_path / "umls", "umls", epochs=4, dim=200)
+    summary, _ = kg_run(tmp_path / "umls", "umls", epochs=4, dim=96)
     history = summary["history"]
-    # An untrained ConvE scores MRR ~0.06 on UMLS; four epochs of the default recipe reach ~0.4.
-    assert history[0]["val_mrr"] < 0.2 and summary["best_val_mrr"] > 0.3
+    # An untrained ConvE scores MRR ~0.06 on UMLS; four epochs with 96-d embeddings reach ~0.35.
+    assert history[0]["val_mrr"] < 0.2 and summary["best_val_mrr"] > 0.25
     assert summary["evaluated_on"] == "test" and summary["metrics"]["num_ranked"] == 2 * 661
-    assert summary["metrics"]["mrr"] > 0.3 and summary["metrics"]["hits@10"] > summary["metrics"]["hits@1"]
+    assert summary["metrics"]["mrr"] > 0.25 and summary["metrics"]["hits@10"] > summary["metrics"]["hits@1"]
     assert {"tail_mrr", "head_mrr", "mr", "hits@3"} <= set(summary["metrics"])
     stored = json.loads((tmp_path / "umls" / "metrics.json").read_text())
     assert stored["task"] == "link_prediction" and "mean of the optimistic and pessimistic" in stored["ranking"]
@@ -39,35 +49,36 @@ def test_a_short_umls_run_ranks_far_better_than_a_random_model(tmp_path):
     assert best["known_triples"].shape == (5216, 3)
 
 
-def test_the_kg_recipe_is_adam_with_exponential_decay(tmp_path):
-    summary, _ = kg_run(tmp_path / "r", epochs=3)
+def test_the_kg_recipe_is_adam_with_exponential_decay(nations_runs):
+    _, (summary, _), _ = nations_runs
     assert [round(row["lr"], 10) for row in summary["history"]] == [0.003, round(0.003 * 0.995, 10),
                                                                        round(0.003 * 0.995 ** 2, 10)]
     assert summary["train_config"]["optimizer"] == "adam" and summary["train_config"]["batch_size"] == 128
 
 
-def test_kg_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path):
-    _, straight = kg_run(tmp_path / "straight", epochs=3)
-    kg_run(tmp_path / "interrupted", epochs=2)
-    summary, resumed = kg_run(tmp_path / "interrupted", epochs=3, resume=True)
+def test_kg_resume_reaches_the_same_weights_as_an_uninterrupted_run(nations_runs):
+    root, (_, straight), (summary, resumed) = nations_runs
     for (name, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, rtol=0, atol=0, msg=name)
-    straight_history = json.loads((tmp_path / "straight" / "metrics.json").read_text())["history"]
+    straight_history = json.loads((root / "straight" / "metrics.json").read_text())["history"]
     assert [r["val_mrr"] for r in summary["history"]] == [r["val_mrr"] for r in straight_history]
 
 
 def test_early_stopping_watches_the_validation_mrr(tmp_path):
-    summary, _ = kg_run(tmp_path / "stall", epochs=20, lr=1e-12, early_stopping_patience=2)
-    assert summary["stopped_early"] and summary["epochs_run"] == 3 and summary["best_epoch"] == 1
+    # At lr 1e-12 only batch-norm statistics move: the MRR stalls within a few epochs.
+    summary, _ = kg_run(tmp_path / "stall", epochs=20, lr=1e-12, early_stopping_patience=1, dim=8)
+    assert summary["stopped_early"] and summary["epochs_run"] == summary["best_epoch"] + 1 < 20
+    best = max(row["val_mrr"] for row in summary["history"])
+    assert summary["best_val_mrr"] == summary["history"][summary["best_epoch"] - 1]["val_mrr"] >= best * (1 - 1e-4)
 
 
-def test_a_molecule_checkpoint_cannot_resume_a_kg_run(tmp_path):
-    kg_run(tmp_path / "run", epochs=1)
-    state = load_checkpoint(tmp_path / "run" / "last.pt")
-    state["best_val_loss"] = state.pop("best_val_mrr")
-    torch.save(state, tmp_path / "run" / "last.pt")
-    with pytest.raises(Exception, match="selected on"):
-        kg_run(tmp_path / "run", epochs=2, resume=True)
+def test_a_checkpoint_selected_on_another_metric_cannot_resume_a_kg_run(nations_runs, tmp_path):
+    root, _, _ = nations_runs
+    state = load_checkpoint(root / "interrupted" / "last.pt")
+    state["best_val_loss"] = state.pop("best_val_mrr")  # what a molecule run stores
+    torch.save(state, tmp_path / "last.pt")
+    with pytest.raises(CheckpointError, match="selected on"):
+        kg_run(tmp_path, epochs=4, resume=True)
 
 
 def test_a_lone_last_example_joins_the_batch_before():
