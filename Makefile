@@ -65,6 +65,7 @@ bench: $(VENV)/.built
 	$(BENCH_PY) benchmarks/kernels.py
 	$(BENCH_PY) benchmarks/featurize.py --n-molecules 10000 --periodic-atoms 10000 --threads 2
 	$(BENCH_PY) benchmarks/models.py
+	$(BENCH_PY) benchmarks/kg.py speed
 
 clean:
 	rm -rf build geognn/_C*.so *.egg-info
