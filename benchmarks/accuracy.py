@@ -1,4 +1,4 @@
-"""SchNet accuracy at equal budget: geognn beside PyTorch Geometric on the same QM9 split.
+"""Accuracy at equal budget: geognn's SchNet beside PyTorch Geometric's, and geognn's Cormorant, on one QM9 split.
 
     bash benchmarks/setup_peers.sh                                   # once: .venv-bench with PyG
     .venv-bench/bin/python benchmarks/accuracy.py                    # 10,000 / 1,000 / 10,000 molecules, 20 epochs
@@ -6,6 +6,14 @@
     .venv-bench/bin/python benchmarks/accuracy.py --libraries geognn --init-seed 1 --out runs/accuracy-init1  # another init
     .venv-bench/bin/python benchmarks/accuracy.py --check-equivalence   # same weights -> same energies and gradients
     .venv-bench/bin/python benchmarks/accuracy.py --summarize runs/accuracy*/results.jsonl  # all inits, with a test
+    .venv-bench/bin/python benchmarks/accuracy.py --libraries cormorant,geognn --out runs/accuracy-cormorant-u0
+    .venv-bench/bin/python benchmarks/accuracy.py --libraries cormorant,geognn --target gap --out runs/accuracy-gap
+
+"cormorant" is geognn's Cormorant (``--max-l``, ``--max-sh``, ``--channels``,
+``--levels``; the paper's 3, 3, 10, 4 by default) trained with the very same
+recipe, split and target handling as the two SchNets. ``--target`` picks the
+QM9 target: U0 (sum readout, per-element references) or an intensive one such
+as gap (mean readout, no references; per-molecule mean and std).
 
 Both libraries train SchNet (hidden 128, filters 128, 6 interactions, 50
 Gaussians, cutoff 5 Å, sum readout) to predict the U0 atomization energy (eV)
@@ -66,7 +74,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LIBRARIES = ("geognn", "pyg")
+LIBRARIES = ("geognn", "pyg", "cormorant")
+INTENSIVE = {"mu", "homo", "lumo", "gap"}
 
 
 def parse_args(argv=None):
@@ -93,7 +102,14 @@ def parse_args(argv=None):
     p.add_argument("--interactions", type=int, default=6, help="interaction blocks (default: 6)")
     p.add_argument("--rbf", type=int, default=50, help="Gaussian basis size (default: 50)")
     p.add_argument("--cutoff", type=float, default=5.0, help="cutoff in Å (default: 5.0)")
-    p.add_argument("--libraries", default=",".join(LIBRARIES), help="comma-separated subset of " + ",".join(LIBRARIES))
+    p.add_argument("--libraries", default="geognn,pyg",
+                   help="comma-separated subset of " + ",".join(LIBRARIES) + " (default: geognn,pyg)")
+    p.add_argument("--target", default="U0", help="QM9 target in its geognn unit: U0 (eV, sum readout) or an "
+                   "intensive one, gap/homo/lumo (eV) or mu (D), with a mean readout (default: U0)")
+    p.add_argument("--max-l", type=int, default=3, help="cormorant: largest degree l (default: 3)")
+    p.add_argument("--max-sh", type=int, default=3, help="cormorant: largest spherical-harmonic degree (default: 3)")
+    p.add_argument("--channels", type=int, default=10, help="cormorant: channels per (l, parity) (default: 10)")
+    p.add_argument("--levels", type=int, default=4, help="cormorant: CG levels (default: 4)")
     p.add_argument("--out", default=os.path.join(REPO, "runs", "accuracy"),
                    help="folder for split.json, results.jsonl and the curves (default: runs/accuracy)")
     p.add_argument("--check-equivalence", action="store_true",
@@ -113,7 +129,7 @@ def load_data(args):
     from geognn.data import QM9, load_split
     from geognn.models.targets import fit_atomref, fit_target_statistics
 
-    dataset = QM9("U0", progress=False)
+    dataset = QM9(args.target, progress=False)
     split = load_split(os.path.join(args.out, "split.json"), n=len(dataset))
     parts = {}
     for name, idx in zip(("train", "valid", "test"), split):
@@ -121,9 +137,16 @@ def load_data(args):
         parts[name] = with_graphs([(m.z, m.pos, m.y.reshape(-1)) for m in mols], args.cutoff)
     zs = [m[0] for m in parts["train"]]
     y = torch.stack([m[2] for m in parts["train"]]).double()
-    atomref = fit_atomref(zs, y, max_z=100)  # (101, 1) eV
-    mean, std = fit_target_statistics(zs, y, "sum", atomref)
+    if readout_of(args) == "sum":
+        atomref = fit_atomref(zs, y, max_z=100)  # (101, 1) eV
+    else:  # references per element only make sense for extensive targets
+        atomref = torch.zeros(101, 1, dtype=torch.float64)
+    mean, std = fit_target_statistics(zs, y, readout_of(args), atomref)
     return parts, atomref, float(mean[0]), float(std[0])
+
+
+def readout_of(args) -> str:
+    return "mean" if args.target in INTENSIVE else "sum"
 
 
 def with_graphs(mols, cutoff, chunk=1000):
@@ -168,7 +191,7 @@ def build_geognn(args, atomref, mean, std):
 
     from geognn.models import SchNet
 
-    model = SchNet(args.hidden, args.hidden, args.interactions, args.rbf, args.cutoff, readout="sum")
+    model = SchNet(args.hidden, args.hidden, args.interactions, args.rbf, args.cutoff, readout=readout_of(args))
     model.set_atomref(atomref.float())
     model.set_target_statistics(torch.tensor([mean]), torch.tensor([std]))
 
@@ -190,7 +213,8 @@ def build_pyg(args, atomref, mean, std):
         edge_index = current["edge_index"]
         return edge_index, (pos[edge_index[0]] - pos[edge_index[1]]).norm(dim=-1)
 
-    model = SchNet(args.hidden, args.hidden, args.interactions, args.rbf, args.cutoff, readout="add",
+    model = SchNet(args.hidden, args.hidden, args.interactions, args.rbf, args.cutoff,
+                   readout="add" if readout_of(args) == "sum" else "mean",
                    mean=mean, std=std, atomref=atomref[:100].float(), interaction_graph=interaction_graph)
     model.atomref.weight.requires_grad_(False)  # fixed references, as geognn's buffer
 
@@ -201,7 +225,26 @@ def build_pyg(args, atomref, mean, std):
     return model, run
 
 
-BUILDERS = {"geognn": build_geognn, "pyg": build_pyg}
+def build_cormorant(args, atomref, mean, std):
+    import torch
+    from torch_geometric.data import Data
+
+    from geognn.models import Cormorant
+
+    model = Cormorant(max_l=args.max_l, max_sh=args.max_sh, num_channels=args.channels, num_levels=args.levels,
+                      cutoff=args.cutoff, readout=readout_of(args))
+    model.set_atomref(atomref[: model.max_z + 1].float())
+    model.set_target_statistics(torch.tensor([mean]), torch.tensor([std]))
+
+    def run(b):
+        data = Data(z=b["z"], pos=b["pos"], batch=b["batch"], edge_index=b["edge_index"])
+        data.num_graphs = b["num_graphs"]
+        return model(data)["y"].reshape(-1)
+
+    return model, run
+
+
+BUILDERS = {"geognn": build_geognn, "pyg": build_pyg, "cormorant": build_cormorant}
 
 
 def pyg_to_geognn(pyg_state, geognn_state, interactions):
@@ -342,7 +385,8 @@ def worker(args) -> None:
     print(json.dumps({
         "suite": "accuracy", "library": args.worker,
         "setting": "flush" if args.worker == "pyg" else "default",
-        "target": "U0 atomization energy (eV)", "train": len(train), "valid": len(parts["valid"]),
+        "target": "U0 atomization energy (eV)" if args.target == "U0" else f"{args.target} (geognn's QM9 unit)",
+        "target_name": args.target, "readout": readout_of(args), "train": len(train), "valid": len(parts["valid"]),
         "test": len(parts["test"]), "epochs": args.epochs, "batch_size": bs, "optimizer": "Adam",
         "lr": args.lr, "schedule": args.schedule, "seed": args.seed,
         "init_seed": args.seed if args.init_seed is None else args.init_seed, "best_epoch": best_epoch,
@@ -365,13 +409,15 @@ def summarize(paths, args):
     from scipy import stats
 
     wanted = dict(train=args.train, valid=args.valid, test=args.test, epochs=args.epochs,
-                  batch_size=args.batch_size, seed=args.seed, schedule=args.schedule, lr=args.lr)
+                  batch_size=args.batch_size, seed=args.seed, schedule=args.schedule, lr=args.lr,
+                  target_name=args.target)
     runs = {}
     for path in paths:
         with open(path) as fh:
             for line in fh:
                 r = json.loads(line)
                 r.setdefault("seed", 0)  # the first runs predate the field; 0 was the default
+                r.setdefault("target_name", "U0")  # and so do the first U0 runs
                 if "test_mae_mev" not in r or any(r.get(k) != v for k, v in wanted.items()):
                     continue
                 runs.setdefault(r["library"], {})[r.get("init_seed", r["seed"])] = r["test_mae_mev"]
@@ -381,7 +427,7 @@ def summarize(paths, args):
         summary[library] = {"init_seeds": sorted(by_seed), "test_mae_mev": values,
                             "mean": round(statistics.mean(values), 2),
                             "std": round(statistics.stdev(values), 2) if len(values) > 1 else None}
-    if all(len(runs.get(lib, {})) > 1 for lib in LIBRARIES):
+    if all(len(runs.get(lib, {})) > 1 for lib in ("geognn", "pyg")):
         a, b = list(runs["geognn"].values()), list(runs["pyg"].values())
         test = stats.ttest_ind(a, b, equal_var=False)
         diff = statistics.mean(a) - statistics.mean(b)
@@ -440,6 +486,11 @@ def main(argv=None) -> int:
         print(json.dumps({"suite": "accuracy", "comparison": "test_mae_mev geognn / pyg",
                           "ratio": round(done["geognn"]["test_mae_mev"] / done["pyg"]["test_mae_mev"], 3),
                           "geognn_no_worse": done["geognn"]["test_mae_mev"] <= done["pyg"]["test_mae_mev"]}),
+              flush=True)
+    if "geognn" in done and "cormorant" in done:
+        print(json.dumps({"suite": "accuracy", "comparison": "test_mae_mev cormorant / geognn schnet",
+                          "target": args.target,
+                          "ratio": round(done["cormorant"]["test_mae_mev"] / done["geognn"]["test_mae_mev"], 3)}),
               flush=True)
     return 0
 

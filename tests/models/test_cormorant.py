@@ -25,11 +25,39 @@ from model_helpers import radius_graph, with_graph
 CUTOFF = 3.0
 
 
+def chiral_molecule():
+    """C bonded to H, F, OH and NH2: four different substituents, so it has no mirror plane."""
+    pos = torch.tensor([[0.0, 0, 0], [1.09, 0, 0], [-0.36, 1.03, 0], [-0.36, -0.51, 0.89],
+                        [-0.36, -0.51, -0.89], [-0.1, -0.2, 1.85]], dtype=torch.float64)
+    data = Data(z=torch.tensor([6, 1, 9, 8, 7, 1]), pos=pos)
+    data.edge_index, _ = radius_graph(pos, CUTOFF)
+    return data
+
+
+def calibrate(model, dtype=torch.float64):
+    """Batch-norm statistics of a few molecules, as training would leave them (else the features are tiny)."""
+    data = [chiral_molecule()]
+    data.append(Data(z=torch.tensor([8, 1, 1, 8, 1, 1]), pos=torch.tensor(
+        [[0.0, 0, 0], [0.96, 0, 0], [-0.24, 0.93, 0], [2.9, 0.1, 0.2], [3.4, 0.8, 0.3], [3.3, -0.7, 0.1]],
+        dtype=torch.float64)))
+    data[1].edge_index, _ = radius_graph(data[1].pos, CUTOFF)
+    batch = Batch.from_data_list(data)
+    batch.pos = batch.pos.to(dtype)
+    norms = [m for m in model.modules() if hasattr(m, "running_var")]
+    for norm in norms:
+        norm.momentum = 1.0
+    with torch.no_grad():
+        model.train()(batch)
+    for norm in norms:
+        norm.momentum = 0.1
+    return model.eval()
+
+
 def tiny_cormorant(dtype=torch.float64, seed=0, **kw):
     torch.manual_seed(seed)
     config = dict(max_l=2, max_sh=2, num_channels=4, num_levels=3, cutoff=CUTOFF, num_basis=4)
     config.update(kw)
-    model = Cormorant(**config).to(dtype)
+    model = calibrate(Cormorant(**config).to(dtype), dtype)
     if not model.dipole:
         model.set_target_statistics(torch.tensor([-0.3] * model.num_targets), torch.tensor([2.0] * model.num_targets))
         atomref = torch.zeros(model.max_z + 1, model.num_targets)
@@ -48,15 +76,6 @@ def test_every_level_is_e3_equivariant_to_1e_9(model, qm9_molecules):
     features = lambda d: model.features(d.z, d.pos, d.edge_index)  # noqa: E731
     check_feature_equivariance(features, data, model.level_irreps, tol=1e-9)
     assert [str(ir) for ir in model.level_irreps][-1] == "4x0e+4x0o+4x1o+4x1e+4x2e+4x2o"
-
-
-def chiral_molecule():
-    """C bonded to H, F, OH and NH2: four different substituents, so it has no mirror plane."""
-    pos = torch.tensor([[0.0, 0, 0], [1.09, 0, 0], [-0.36, 1.03, 0], [-0.36, -0.51, 0.89],
-                        [-0.36, -0.51, -0.89], [-0.1, -0.2, 1.85]], dtype=torch.float64)
-    data = Data(z=torch.tensor([6, 1, 9, 8, 7, 1]), pos=pos)
-    data.edge_index, _ = radius_graph(pos, CUTOFF)
-    return data
 
 
 def test_pseudo_tensors_change_sign_under_inversion_and_true_tensors_do_not(model):

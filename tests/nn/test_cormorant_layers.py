@@ -8,9 +8,9 @@ from e3nn import o3
 
 from geognn.nn.cormorant import (
     ChannelwiseCG,
+    EquivariantBatchNorm,
     SineRadialBasis,
     SoftCutoff,
-    SoftRMSNorm,
     cg_paths,
     channel_major,
     channelwise_linear,
@@ -19,7 +19,7 @@ from geognn.nn.cormorant import (
     scalar_invariants,
     species_features,
 )
-from geognn.nn.cormorant.cg import linear_gather_index
+from geognn.nn.cormorant.cg import component_offsets, linear_gather_index
 
 
 def e3nn_in_float64(cls, *args):
@@ -111,17 +111,32 @@ def test_soft_cutoff_is_a_sigmoid_with_positive_width_and_no_subnormals():
         SoftCutoff(3, radius=2.0, width=0.0)
 
 
-def test_soft_rms_norm_bounds_large_blocks_and_keeps_small_ones_and_is_equivariant():
+def test_equivariant_batch_norm_scales_blocks_to_unit_rms_and_stays_equivariant():
     irreps = o3.Irreps("2x0e + 2x1o + 2x2e")
-    norm = SoftRMSNorm(irreps).double()
-    x = channel_major(torch.randn(3, irreps.dim, dtype=torch.float64), irreps)
-    big = norm(1e4 * x)
-    assert scalar_invariants(big, irreps)[:, 2:].sum(-1).max() < 2 * 3 + 1e-9  # mean squares about 1 per block
-    torch.testing.assert_close(norm(1e-6 * x), 1e-6 * x, rtol=1e-9, atol=0)
-    rotation = o3.rand_matrix(dtype=torch.float64) * -1  # a rotation times inversion
-    wigner = irreps.D_from_matrix(rotation)
-    rotated = channel_major(irreps_major(x, irreps) @ wigner.T, irreps)
-    torch.testing.assert_close(irreps_major(norm(rotated), irreps), irreps_major(norm(x), irreps) @ wigner.T)
+    norm = EquivariantBatchNorm(irreps, soft_cap=False).double()
+    x = channel_major(5.0 * torch.randn(200, irreps.dim, dtype=torch.float64) + 3.0, irreps)
+    out = norm.train()(x)
+    for block in component_offsets(irreps):
+        rms = out[:, :, block].square().mean(dim=(0, 2)).sqrt()
+        torch.testing.assert_close(rms, torch.ones_like(rms), rtol=1e-3, atol=1e-3)
+    assert out[:, :, 0].mean(0).abs().max() < 1e-9  # scalars centred
+    assert norm.running_var.min() > 1.0  # the running statistics moved towards the batch's
+    transform = -o3.rand_matrix(dtype=torch.float64)  # a rotation times inversion
+    wigner = e3nn_in_float64(irreps.D_from_matrix, transform)
+    moved = channel_major(irreps_major(x, irreps) @ wigner.T, irreps)
+    for mode in (norm.train(), norm.eval()):  # batch statistics and running statistics
+        capped = EquivariantBatchNorm(irreps).double().train(mode.training)
+        for module in (mode, capped):
+            torch.testing.assert_close(irreps_major(module(moved), irreps), irreps_major(module(x), irreps) @ wigner.T)
+
+
+def test_soft_cap_bounds_outliers_and_leaves_small_blocks_alone():
+    irreps = o3.Irreps("3x0e + 3x1o")
+    norm = EquivariantBatchNorm(irreps).double().eval()  # running statistics: mean 0, variance 1
+    x = channel_major(torch.randn(4, irreps.dim, dtype=torch.float64), irreps)
+    huge = norm(1e6 * x)
+    assert (huge.square().mean(dim=1) @ norm.block_average).max() < 1 + 1e-9  # per atom and block
+    torch.testing.assert_close(norm(1e-6 * x), 1e-6 * x, rtol=1e-5, atol=0)  # only eps = 1e-5 of the batch norm
 
 
 def test_species_features_are_one_hot_times_charge_powers():

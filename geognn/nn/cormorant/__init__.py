@@ -3,7 +3,7 @@
 - :mod:`~geognn.nn.cormorant.irreps`: the feature layout (C channels per (l, parity)) and the CG paths;
 - :mod:`~geognn.nn.cormorant.cg`: fast channel-wise CG products and per-irrep mixing (e3nn's coefficients);
 - :mod:`~geognn.nn.cormorant.radial`: the sine/cosine radial basis and the trainable soft cutoff;
-- :mod:`~geognn.nn.cormorant.levels`: input level, edge level, atom (CG) level, soft RMS norm;
+- :mod:`~geognn.nn.cormorant.levels`: input level, edge level, atom (CG) level, equivariant batch norm;
 - :mod:`~geognn.nn.cormorant.readout`: invariants and vectors read off the features.
 
 The complete model is :class:`geognn.models.Cormorant`.
@@ -15,7 +15,7 @@ from geognn.nn.cormorant.levels import (
     CormorantAtomLevel,
     CormorantEdgeLevel,
     CormorantInput,
-    SoftRMSNorm,
+    EquivariantBatchNorm,
     species_features,
 )
 from geognn.nn.cormorant.radial import SineRadialBasis, SoftCutoff
@@ -26,9 +26,9 @@ __all__ = [
     "CormorantAtomLevel",
     "CormorantEdgeLevel",
     "CormorantInput",
+    "EquivariantBatchNorm",
     "SineRadialBasis",
     "SoftCutoff",
-    "SoftRMSNorm",
     "cg_paths",
     "channel_major",
     "channelwise_linear",

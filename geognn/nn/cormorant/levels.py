@@ -29,7 +29,7 @@ from geognn.nn.cormorant.irreps import cg_paths, feature_irreps, present_irreps
 from geognn.nn.cormorant.radial import SoftCutoff
 from geognn.ops import CSRGraph, message_sum, outer_message_sum, scatter
 
-__all__ = ["CormorantAtomLevel", "CormorantEdgeLevel", "CormorantInput", "SoftRMSNorm", "species_features"]
+__all__ = ["CormorantAtomLevel", "CormorantEdgeLevel", "CormorantInput", "EquivariantBatchNorm", "species_features"]
 
 
 def species_features(species_index: torch.Tensor, charges: torch.Tensor, z: torch.Tensor,
@@ -129,36 +129,68 @@ class CormorantEdgeLevel(nn.Module):
         return mixed * self.soft_cutoff(distance) * envelope.unsqueeze(-1)
 
 
-class SoftRMSNorm(nn.Module):
-    """Per atom and block, ``x_b / sqrt(1 + mean(x_b^2))``: large blocks scaled to unit RMS, small ones kept.
+class EquivariantBatchNorm(nn.Module):
+    """Batch normalisation of equivariant features: each (block, channel) divided by its RMS over the batch.
 
-    Not in the paper. Cormorant's CG squares make a feature a polynomial of
-    degree 2^level in the input, and in practice its magnitude explodes or
-    vanishes from level to level; this bounds it without amplifying the
-    near-zero blocks of symmetric environments (a plain RMS norm would blow
-    their rounding noise up to unit size). It is smooth and, as the norms it
-    divides by are invariants, equivariant.
+    Not in the paper. A CG level squares its input, so features of RMS r at
+    one level have RMS about r^2 at the next: below 1 they vanish level by
+    level, above 1 they explode (measured at initialisation with the paper's
+    4 levels: 0.2 at the input, 0.003 at the last level, and the network
+    barely trained). This keeps every block at unit scale. The divisor is a
+    statistic of the training data (the batch while training, a running
+    average in ``eval()``), not of the atom itself, so an atom's magnitude
+    (its number of neighbours, how far it is from symmetric) stays in its
+    features, and near-zero blocks of symmetric environments are not blown
+    up. True scalars (0e) are centred first; no other block is (a mean vector
+    would break equivariance). Dividing by invariants and scaling per channel
+    keeps it E(3)-equivariant; a learned per-(block, channel) scale, and a
+    bias for scalars, follow, as in e3nn's ``BatchNorm``.
 
     Shapes: (N, C, K) channel-major with ``irreps`` -> same.
     """
 
-    def __init__(self, irreps: o3.Irreps):
+    def __init__(self, irreps: o3.Irreps, eps: float = 1e-5, momentum: float = 0.1, soft_cap: bool = True):
         super().__init__()
+        self.soft_cap = bool(soft_cap)
         self.irreps = o3.Irreps(irreps)
+        self.eps, self.momentum = float(eps), float(momentum)
         blocks = component_offsets(self.irreps)
-        # Column k belongs to block_of[k]; averaging and broadcasting back are index/matrix operations,
-        # not per-block slices (whose backward would allocate a full-size gradient per block).
-        average = torch.zeros(blocks[-1].stop if blocks else 0, len(blocks))
+        channels = self.irreps[0].mul
+        # Column k belongs to block_of[k]: statistics per block and their broadcast back are one
+        # matrix product and one index, not per-block slices (whose backward allocates a full-size
+        # gradient per block).
+        average = torch.zeros(blocks[-1].stop, len(blocks))
         block_of = torch.zeros(average.shape[0], dtype=torch.long)
-        for b, block in enumerate(blocks):
-            average[block, b] = 1.0 / (block.stop - block.start)
+        scalar = torch.zeros(average.shape[0])
+        for b, ((_, ir), block) in enumerate(zip(self.irreps, blocks)):
+            average[block, b] = 1.0 / ir.dim
             block_of[block] = b
+            if ir == o3.Irrep("0e"):
+                scalar[block] = 1.0
         self.register_buffer("block_average", average.to(torch.get_default_dtype()), persistent=False)
         self.register_buffer("block_of", block_of, persistent=False)
+        self.register_buffer("scalar_column", scalar.to(torch.get_default_dtype()), persistent=False)
+        self.register_buffer("running_mean", torch.zeros(channels, average.shape[0]))
+        self.register_buffer("running_var", torch.ones(channels, len(blocks)))
+        self.weight = nn.Parameter(torch.ones(channels, len(blocks)))
+        self.bias = nn.Parameter(torch.zeros(channels, average.shape[0]))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        mean_square = x.square().mean(dim=1) @ self.block_average            # (N, blocks)
-        return x * torch.rsqrt(1.0 + mean_square)[:, self.block_of].unsqueeze(1)
+        if self.training and x.shape[0] > 1:
+            mean = x.mean(dim=0) * self.scalar_column                       # (C, K): scalars only
+            var = (x - mean).square().mean(dim=0) @ self.block_average      # (C, blocks)
+            with torch.no_grad():
+                self.running_mean.lerp_(mean.detach(), self.momentum)
+                self.running_var.lerp_(var.detach(), self.momentum)
+        else:
+            mean, var = self.running_mean, self.running_var
+        x = (x - mean) * torch.rsqrt(var + self.eps)[:, self.block_of]
+        if self.soft_cap:
+            # Per atom, blocks far above the batch scale are pulled back towards it (x / sqrt(1 + |x|^2/...)):
+            # the CG square of a rare large block would otherwise dominate the next level.
+            atom_ms = x.square().mean(dim=1) @ self.block_average                # (N, blocks)
+            x = x * torch.rsqrt(1.0 + atom_ms)[:, self.block_of].unsqueeze(1)
+        return x * self.weight[:, self.block_of] + self.bias * self.scalar_column
 
 
 class CormorantAtomLevel(nn.Module):
@@ -171,7 +203,7 @@ class CormorantAtomLevel(nn.Module):
     channel (e3nn "uuu") over every path up to ``max_l`` (see
     :func:`~geognn.nn.cormorant.irreps.cg_paths`), and Mix is a learned linear
     map per irrep (an :class:`e3nn.o3.Linear`) back to C channels per block.
-    The CG square is the network's only non-linearity besides :class:`SoftRMSNorm`.
+    The CG square is the network's only non-linearity besides :class:`EquivariantBatchNorm`.
 
     The neighbour sum is taken before the CG contraction (it is linear), with
     :func:`geognn.ops.outer_message_sum`, and the contractions run as
@@ -184,7 +216,9 @@ class CormorantAtomLevel(nn.Module):
         num_channels: C.
         max_l: largest degree kept.
         max_sh: largest degree of the spherical harmonics.
-        normalize: apply :class:`SoftRMSNorm` to the output.
+        normalize: apply :class:`EquivariantBatchNorm` to the output.
+        neighbor_norm: the neighbour sum is divided by this (a typical number
+            of neighbours), so that messages stay of order one.
 
     Shapes: psi (N, C, K_in); edge (E, C); sh (E, (max_sh + 1)^2); graph of
     E edges; slots from :func:`geognn.ops.neighbor_slots` -> (N, C, K_out),
@@ -192,8 +226,10 @@ class CormorantAtomLevel(nn.Module):
     :func:`~geognn.nn.cormorant.irreps.feature_irreps` reachable from ``irreps_in``.
     """
 
-    def __init__(self, irreps_in: o3.Irreps, num_channels: int, max_l: int, max_sh: int, normalize: bool = True):
+    def __init__(self, irreps_in: o3.Irreps, num_channels: int, max_l: int, max_sh: int, normalize: bool = True,
+                 neighbor_norm: float = 1.0):
         super().__init__()
+        self.neighbor_norm = float(neighbor_norm)
         self.irreps_in = o3.Irreps(irreps_in)
         self.num_channels = int(num_channels)
         self.max_sh = int(max_sh)
@@ -206,7 +242,7 @@ class CormorantAtomLevel(nn.Module):
         self.irreps_out = present_irreps(feature_irreps(num_channels, max_l), combined)
         self.mix = o3.Linear(combined, self.irreps_out)
         self.register_buffer("mix_columns", linear_gather_index(self.mix), persistent=False)
-        self.norm = SoftRMSNorm(self.irreps_out) if normalize else nn.Identity()
+        self.norm = EquivariantBatchNorm(self.irreps_out) if normalize else nn.Identity()
         self.reference: nn.ModuleDict | None = None
 
     def use_e3nn(self, enabled: bool = True) -> None:
@@ -234,7 +270,7 @@ class CormorantAtomLevel(nn.Module):
             return self._forward_e3nn(psi, edge, sh, graph)
         atoms, channels = psi.shape[0], psi.shape[1]
         weighted = edge.unsqueeze(-1) * sh.unsqueeze(1)                                 # (E, C, S)
-        summed = outer_message_sum(weighted, psi, graph, slots)                         # (N, C, S, K)
+        summed = outer_message_sum(weighted, psi, graph, slots) / self.neighbor_norm    # (N, C, S, K)
         message = self.message_cg(summed.reshape(atoms * channels, *summed.shape[2:]))
         outer = psi.unsqueeze(-1) * psi.unsqueeze(-2)
         square = self.square_cg(outer.reshape(atoms * channels, *outer.shape[2:]))
@@ -247,7 +283,7 @@ class CormorantAtomLevel(nn.Module):
         harmonics = torch.cat([(edge.unsqueeze(-1) * sh[:, l * l:(l + 1) ** 2].unsqueeze(1)).flatten(1)
                                for l in range(self.max_sh + 1)], dim=-1)
         messages = self.reference["message"](harmonics, psi_blocks[graph.src])
-        summed = scatter(messages, graph.dst, psi.shape[0], "sum")
+        summed = scatter(messages, graph.dst, psi.shape[0], "sum") / self.neighbor_norm
         square = self.reference["square"](psi_blocks, psi_blocks)
         mixed = self.mix(torch.cat([summed, psi_blocks, square], dim=-1))
         return self.norm(channel_major(mixed, self.irreps_out))
