@@ -215,3 +215,16 @@ def test_short_nve_md_with_the_ase_calculator_conserves_energy():
     drift = np.abs(np.array(totals) - totals[0]).max()
     # Stated tolerance: 1% of the initial kinetic energy scale (about 0.23 meV here), as for SchNet.
     assert drift < 0.01 * 1.5 * len(atoms) * units.kB * 300, f"total energy drifted by {drift:.3e} eV"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (none on this machine)")
+def test_cuda_energies_and_forces_equal_the_cpu_ones(qm9_molecules):
+    model = tiny_cormorant()
+    data = Batch.from_data_list([with_graph(m, CUTOFF) for m in qm9_molecules[:3]])
+    cpu = model(data, forces=False)["y"]
+    gpu_model = copy.deepcopy(model).cuda()
+    gpu = gpu_model(data.cuda())["y"].cpu()
+    torch.testing.assert_close(gpu, cpu, rtol=1e-10, atol=1e-10)
+    single = with_graph(qm9_molecules[0], CUTOFF)
+    torch.testing.assert_close(gpu_model(single.cuda(), forces=True)["forces"].cpu(),
+                               model(single, forces=True)["forces"], rtol=1e-9, atol=1e-9)

@@ -148,3 +148,16 @@ def test_species_features_are_one_hot_times_charge_powers():
     expected[0, 3:6] = torch.tensor([1.0, 0.75, 0.5625])
     expected[1, 0:3] = torch.tensor([1.0, 0.125, 0.015625])
     torch.testing.assert_close(out, expected)
+
+
+def test_cg_product_without_the_outer_tensor_equals_the_outer_route():
+    g = torch.Generator().manual_seed(5)
+    irreps = feature_irreps(3, 2)
+    irreps_out, paths = cg_paths(irreps, irreps, 2, square=True)
+    cg = ChannelwiseCG(irreps, irreps, irreps_out, paths)
+    x = torch.randn(8, irreps.dim // 3, generator=g, dtype=torch.float64, requires_grad=True)
+    y = torch.randn(8, irreps.dim // 3, generator=g, dtype=torch.float64)
+    outer = x.unsqueeze(-1) * y.unsqueeze(-2)
+    torch.testing.assert_close(cg.product(x, y), cg(outer))
+    torch.testing.assert_close(cg.product(x, x), cg(x.unsqueeze(-1) * x.unsqueeze(-2)))
+    assert torch.autograd.gradgradcheck(lambda t: cg.product(t, t), (x,))

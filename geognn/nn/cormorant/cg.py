@@ -94,19 +94,37 @@ class ChannelwiseCG(nn.Module):
                 for l in ls], dim=1))
         self.register_buffer("columns", torch.cat(columns) if columns else torch.zeros(0, dtype=torch.long),
                              persistent=False)
+        self.register_buffer("rows1", self.columns // width2, persistent=False)
+        self.register_buffer("rows2", self.columns % width2, persistent=False)
+
+    def _matrices_like(self, x: torch.Tensor) -> list[torch.Tensor]:
+        key = (x.device, x.dtype)
+        if key not in self._cast:
+            self._cast[key] = [m.t().contiguous().to(device=x.device, dtype=x.dtype) for m in self._matrices]
+        return self._cast[key]
+
+    def _contract(self, grouped: torch.Tensor) -> torch.Tensor:
+        parts = [matrix @ part for part, matrix in zip(grouped.split(self.chunks, dim=0), self._matrices_like(grouped))]
+        return contiguous_permute(torch.cat(parts, dim=0), (1, 0))
 
     def forward(self, outer: torch.Tensor) -> torch.Tensor:
         rows = outer.shape[0]
         if not self.chunks:
             return outer.new_zeros(rows, 0)
-        key = (outer.device, outer.dtype)
-        if key not in self._cast:
-            self._cast[key] = [m.t().contiguous().to(device=outer.device, dtype=outer.dtype) for m in self._matrices]
         # Feature-major (K1 K2, R): regrouping the entries then copies whole rows, in the forward and the
         # backward pass, instead of picking single elements out of every row.
-        grouped = take_unique(contiguous_permute(outer.reshape(rows, -1), (1, 0)), self.columns, 0)
-        parts = [matrix @ part for part, matrix in zip(grouped.split(self.chunks, dim=0), self._cast[key])]
-        return contiguous_permute(torch.cat(parts, dim=0), (1, 0))
+        return self._contract(take_unique(contiguous_permute(outer.reshape(rows, -1), (1, 0)), self.columns, 0))
+
+    def product(self, x1: torch.Tensor, x2: torch.Tensor) -> torch.Tensor:
+        """CG products of ``x1`` (R, K1) and ``x2`` (R, K2) row by row -> (R, K_out), the outer product never formed.
+
+        Only the entries the paths use are multiplied (for a square, about half of them).
+        """
+        if not self.chunks:
+            return x1.new_zeros(x1.shape[0], 0)
+        a = contiguous_permute(x1, (1, 0))
+        b = a if x2 is x1 else contiguous_permute(x2, (1, 0))
+        return self._contract(a.index_select(0, self.rows1) * b.index_select(0, self.rows2))
 
 
 def channelwise_linear(linear: o3.Linear, x: torch.Tensor, columns: torch.Tensor) -> torch.Tensor:

@@ -272,8 +272,8 @@ class CormorantAtomLevel(nn.Module):
         weighted = edge.unsqueeze(-1) * sh.unsqueeze(1)                                 # (E, C, S)
         summed = outer_message_sum(weighted, psi, graph, slots) / self.neighbor_norm    # (N, C, S, K)
         message = self.message_cg(summed.reshape(atoms * channels, *summed.shape[2:]))
-        outer = psi.unsqueeze(-1) * psi.unsqueeze(-2)
-        square = self.square_cg(outer.reshape(atoms * channels, *outer.shape[2:]))
+        rows = psi.reshape(atoms * channels, -1)
+        square = self.square_cg.product(rows, rows)
         combined = torch.cat([message.reshape(atoms, channels, -1), psi, square.reshape(atoms, channels, -1)], -1)
         return self.norm(channelwise_linear(self.mix, combined, self.mix_columns))
 
