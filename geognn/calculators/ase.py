@@ -36,6 +36,11 @@ class GeognnCalculator(Calculator):
             from geognn.zoo import resolve
 
             model = model_from_checkpoint(resolve(model))
+        from geognn.models.base import MoleculeModel
+
+        if not isinstance(model, MoleculeModel) and not hasattr(model, "cutoff"):
+            raise ValueError(f"the calculator needs an energy model of atoms (SchNet, Cormorant); "
+                             f"{type(model).__name__} is not one")
         if getattr(model, "num_targets", 1) != 1:
             raise ValueError(f"the calculator needs a single-target energy model, this one predicts "
                              f"{model.num_targets} targets")

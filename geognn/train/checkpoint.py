@@ -29,7 +29,6 @@ import io
 import os
 import pickle
 import pickletools
-import tempfile
 import zipfile
 from pathlib import Path, PurePath
 from typing import Any
@@ -49,10 +48,15 @@ class CheckpointError(RuntimeError):
 
 
 def atomic_write_bytes(path: str | os.PathLike, write) -> None:
-    """Calls ``write(file_object)`` on a temporary file beside ``path``, then renames it to ``path``."""
+    """Calls ``write(file_object)`` on a temporary file beside ``path``, then renames it to ``path``.
+
+    The file gets the user's usual permissions (0666 minus the umask), as every file geognn writes.
+    """
+    from geognn.data.atomic_io import _create_temporary
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _create_temporary(path)
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)

@@ -86,3 +86,10 @@ def test_periodic_cell_uses_image_neighbours():
 def test_calculator_refuses_multi_target_models():
     with pytest.raises(ValueError, match="single-target"):
         GeognnCalculator(SchNet(8, 8, 1, 4, 3.0, num_targets=2))
+
+
+def test_calculator_refuses_a_model_that_is_not_an_energy_model():
+    from geognn.models import ConvE
+
+    with pytest.raises(ValueError, match="energy model of atoms.*ConvE is not one"):
+        GeognnCalculator(ConvE(10, 3, embedding_dim=8))

@@ -210,3 +210,14 @@ def test_checkpoint_info_summarises_a_real_checkpoint(tmp_path, capsys):
     out = capsys.readouterr().out
     assert f"version {VERSION} (read with the safe loader)" in out and "targets: energy (eV)" in out
 
+
+
+def test_checkpoints_get_the_users_usual_permissions(tmp_path):
+    import stat
+
+    old = os.umask(0o022)
+    try:
+        save_checkpoint(tmp_path / "x.pt", {"model_name": "schnet", "model_config": {}, "model_state": {}})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "x.pt").stat().st_mode) == 0o644
