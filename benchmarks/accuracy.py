@@ -187,20 +187,25 @@ def collate(mols, cutoff=None):
 
 def build_geognn(args, atomref, mean, std):
     import torch
-    from torch_geometric.data import Data
 
     from geognn.models import SchNet
 
     model = SchNet(args.hidden, args.hidden, args.interactions, args.rbf, args.cutoff, readout=readout_of(args))
     model.set_atomref(atomref.float())
     model.set_target_statistics(torch.tensor([mean]), torch.tensor([std]))
+    return model, geognn_runner(model)
+
+
+def geognn_runner(model):
+    """``run(batch) -> (B,)`` predictions of a geognn molecule model on a collated batch."""
+    from torch_geometric.data import Data
 
     def run(b):
         data = Data(z=b["z"], pos=b["pos"], batch=b["batch"], edge_index=b["edge_index"])
         data.num_graphs = b["num_graphs"]
         return model(data)["y"].reshape(-1)
 
-    return model, run
+    return run
 
 
 def build_pyg(args, atomref, mean, std):
@@ -227,7 +232,6 @@ def build_pyg(args, atomref, mean, std):
 
 def build_cormorant(args, atomref, mean, std):
     import torch
-    from torch_geometric.data import Data
 
     from geognn.models import Cormorant
 
@@ -235,13 +239,7 @@ def build_cormorant(args, atomref, mean, std):
                       cutoff=args.cutoff, readout=readout_of(args))
     model.set_atomref(atomref[: model.max_z + 1].float())
     model.set_target_statistics(torch.tensor([mean]), torch.tensor([std]))
-
-    def run(b):
-        data = Data(z=b["z"], pos=b["pos"], batch=b["batch"], edge_index=b["edge_index"])
-        data.num_graphs = b["num_graphs"]
-        return model(data)["y"].reshape(-1)
-
-    return model, run
+    return model, geognn_runner(model)
 
 
 BUILDERS = {"geognn": build_geognn, "pyg": build_pyg, "cormorant": build_cormorant}
