@@ -38,6 +38,14 @@ class EMA:
             else:
                 self.shadow[key].copy_(value)
 
+    @torch.no_grad()
+    def copy_buffers(self, model: nn.Module) -> None:
+        """Copies the model's buffers (e.g. batch-norm statistics) into the shadow, as :meth:`update` does."""
+        params = dict(model.named_parameters())
+        for key, value in model.state_dict().items():
+            if key not in params:
+                self.shadow[key].copy_(value)
+
     @contextlib.contextmanager
     def applied(self, model: nn.Module):
         """Temporarily loads the averaged weights into ``model``."""

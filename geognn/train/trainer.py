@@ -191,6 +191,8 @@ class Trainer:
                       disable=not show) as bar:
                 train_loss = self._train_epoch(module, loader, bar)
             distributed.broadcast_buffers(self.model, ctx)
+            if ctx.enabled and self.ema is not None:
+                self.ema.copy_buffers(self.model)  # the shadow's copies must be rank 0's too
             train_time = time.perf_counter() - t0
             metrics, _ = self.evaluate(self.val_set)
             value = metrics[task.selection_metric]

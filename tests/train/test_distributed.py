@@ -5,15 +5,17 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 
-def test_two_process_gloo_training_keeps_replicas_identical(tmp_path):
+@pytest.mark.parametrize("model", ["schnet", "cormorant"])
+def test_two_process_gloo_training_keeps_replicas_identical(tmp_path, model):
     worker = Path(__file__).with_name("ddp_worker.py")
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(worker),
-         str(tmp_path)],
+         str(tmp_path), model],
         env=env, capture_output=True, text=True, timeout=240,
     )
     assert result.returncode == 0, result.stderr[-3000:]
