@@ -304,7 +304,8 @@ TORCH_LIBRARY(geognn, m) {
   m.def(
       "edge_product(Tensor a, Tensor b, Tensor ia, Tensor ib, Tensor ia_perm, Tensor ia_ptr, "
       "Tensor ib_perm, Tensor ib_ptr) -> Tensor");
-  // CPU only: the featurizer's torch path serves other devices (and is the reference).
+  // Coulomb matrices (kernels/cpu/coulomb.cpp, kernels/cuda/coulomb.cu); not differentiable: the featurizer's
+  // torch path serves gradients, other devices and eigenspectra (and is the reference).
   m.def(
       "coulomb_matrix(Tensor z, Tensor pos, Tensor ptr, Tensor diagonal, Tensor? noise, int n_atoms_max, "
       "str permutation, float sigma, float tie_rtol, float distance_scale, bool flatten, ScalarType dtype) -> Tensor");

@@ -1,8 +1,13 @@
-"""Coulomb matrices (Rupp et al. 2012) for batches of molecules, vectorised in torch.
+"""Coulomb matrices (Rupp et al. 2012) for batches of molecules.
 
 ``M_ii = 0.5 Z_i^2.4`` and ``M_ij = Z_i Z_j / |R_i - R_j|``, zero-padded to
 ``n_atoms_max`` atoms. Distances are in Å by default, as DScribe computes them;
 ``distance_unit="bohr"`` divides them by the Bohr radius, as in Rupp et al.
+
+Three routes give the same numbers: the native CPU kernel
+(kernels/cpu/coulomb.cpp), the CUDA kernel (kernels/cuda/coulomb.cu), which
+share their per-molecule arithmetic, and the vectorised torch path here (the
+reference, and the route of gradients and eigenspectra).
 """
 
 from __future__ import annotations
@@ -14,12 +19,13 @@ import numpy as np
 import torch
 
 from geognn.featurize._threads import one_thread_on_cpu
+from geognn.featurize.canonical_order import canonical_order
 from geognn.ops import _native
 
 __all__ = ["BOHR_IN_ANGSTROM", "CoulombMatrix", "PERMUTATIONS"]
 
 BOHR_IN_ANGSTROM = 0.529177210903  # CODATA 2018
-PERMUTATIONS = ("none", "sorted_l2", "eigenspectrum", "random")
+PERMUTATIONS = ("none", "sorted_l2", "sorted_canonical", "eigenspectrum", "random")
 _UNITS = {"angstrom": 1.0, "bohr": BOHR_IN_ANGSTROM}
 # A chunk of molecules of one size holds about this many matrix entries, so
 # that its temporaries stay in a core's L2 cache.
@@ -52,8 +58,10 @@ class CoulombMatrix(torch.nn.Module):
         permutation: ``"none"`` keeps the input atom order; ``"sorted_l2"`` orders
             rows and columns by row norm, largest first (norms equal to 1e-10
             relative, or 100 machine epsilons of pos's dtype if larger, count
-            as ties and keep the input order);
-            ``"eigenspectrum"`` returns the eigenvalues sorted by absolute value,
+            as ties and keep the input order, as in DScribe);
+            ``"sorted_canonical"`` orders as ``"sorted_l2"`` and breaks its ties
+            so that the matrix does not depend on the input atom order (see
+            below); ``"eigenspectrum"`` returns the eigenvalues sorted by absolute value,
             largest first; ``"random"`` sorts by row norms perturbed with
             Gaussian noise of width ``sigma`` (augmentation, Montavon et al. 2012).
         sigma: noise width for ``"random"`` (same unit as the matrix entries);
@@ -75,6 +83,22 @@ class CoulombMatrix(torch.nn.Module):
     Å and ``batch`` (N,) int64 molecule of each atom (or None for one
     molecule); the output is on pos's device. :meth:`create` takes a list of
     molecules instead (ASE ``Atoms``, ``Molecule`` records or ``(z, pos)`` pairs).
+
+    ``"sorted_canonical"``: rows with tied norms (symmetry-equivalent atoms,
+    such as the hydrogens of a methyl group) are ordered by their sorted
+    entries, then by colour refinement, then by a search over the atoms that
+    refinement cannot tell apart that keeps the largest matrix
+    (:mod:`geognn.featurize.canonical_order` defines it). Guaranteed: the same
+    geometry listed in any atom order, rotated or translated, gives the same
+    matrix to rounding, whatever its symmetry: where refinement leaves atoms
+    interchangeable, the search keeps the largest of the matrices their orders
+    give, so no choice is left to the input order (for symmetric atoms every
+    such order gives the same matrix; the tests check this on every molecule
+    of ASE's g2 collection). Where no norms tie, the output is exactly
+    ``"sorted_l2"``'s. Left open, as with any tolerance: values that differ by
+    about the tie tolerance (a symmetry broken by ~1e-10 relative in float64,
+    ~1e-5 in float32) may compare as equal in one atom order and as different
+    in another, and the order can then change.
     """
 
     def __init__(self, n_atoms_max: int, permutation: str = "sorted_l2", sigma: float | None = None,
@@ -128,22 +152,22 @@ class CoulombMatrix(torch.nn.Module):
             return self._forward(z, pos, batch, dtype, counts)
 
     def _native_applies(self, pos, dtype):
-        # The kernel has no autograd and no eigensolver; everything else is the same numbers.
-        return (self.use_native and _native.HAS_NATIVE and pos.device.type == "cpu"
+        # The kernels have no autograd and no eigensolver; everything else is the same numbers.
+        return (self.use_native and _has_kernel(pos.device.type)
                 and self.permutation != "eigenspectrum" and pos.dtype in _NATIVE_DTYPES and dtype in _NATIVE_DTYPES
                 and not (pos.requires_grad and torch.is_grad_enabled()))
 
     def _forward_native(self, z, pos, batch, counts, dtype):
-        """The C++ kernel (kernels/cpu/coulomb.cpp): one task per molecule, atoms grouped by molecule."""
+        """The C++ or CUDA kernel (kernels/{cpu,cuda}/coulomb.*), on pos's device, atoms grouped by molecule."""
         noise = None
         if self.permutation == "random":
-            # The same draws, in the same (input) order, as the torch path.
-            noise = torch.randn(z.shape, generator=self._rng(), dtype=pos.dtype)
+            # The same draws, in the same (input) order, as the torch path, on every device.
+            noise = torch.randn(z.shape, generator=self._rng(), dtype=pos.dtype).to(pos.device)
         order = _molecule_order(batch)
         if order is not None:
             z, pos = z.index_select(0, order), pos.index_select(0, order)
             noise = None if noise is None else noise.index_select(0, order)
-        ptr = torch.zeros(counts.numel() + 1, dtype=torch.int64)
+        ptr = torch.zeros(counts.numel() + 1, dtype=torch.int64, device=counts.device)
         torch.cumsum(counts, 0, out=ptr[1:])
         return torch.ops.geognn.coulomb_matrix(
             z.to(torch.int64), pos, ptr, _half_z_to_2_4(pos), noise, self.n_atoms_max, self.permutation,
@@ -177,7 +201,8 @@ class CoulombMatrix(torch.nn.Module):
         width = out[0].numel()
         molecule, atom = 0, 0
         for m, count in enumerate(counts_of_size):
-            step = max(1, _CHUNK_ELEMENTS // max(m * m, 1))
+            # On the CPU a chunk stays in cache; a GPU takes each size in one call (one batched eigvalsh).
+            step = max(1, _CHUNK_ELEMENTS // max(m * m, 1)) if pos.device.type == "cpu" else max(count, 1)
             for first in range(0, count if m else 0, step):
                 b = min(step, count - first)
                 ids = by_size[molecule + first:molecule + first + b]
@@ -317,7 +342,9 @@ class CoulombMatrix(torch.nn.Module):
             return matrix, None
         if noise is not None:
             norms = norms + self.sigma * noise
-        order = _descending_order(norms, tied=self.permutation == "sorted_l2")
+        order, tied = _descending_order(norms, tied=self.permutation != "random")
+        if self.permutation == "sorted_canonical" and tied.numel():
+            order[tied] = _canonical_orders(matrix[tied], norms[tied]).to(order.device)
         positions = torch.arange(order.shape[1], device=order.device).expand_as(order)
         return matrix, torch.empty_like(order).scatter_(1, order, positions)
 
@@ -326,6 +353,25 @@ class CoulombMatrix(torch.nn.Module):
 def _half_z_to_2_4_cached(dtype, device):
     z = torch.arange(119, dtype=torch.float64)
     return (0.5 * z.pow(2.4)).to(dtype=dtype, device=device)
+
+
+@functools.lru_cache(maxsize=None)
+def _has_kernel(device_type):
+    """Whether the native build has a coulomb_matrix kernel for this device type ("cpu", "cuda")."""
+    key = {"cpu": "CPU", "cuda": "CUDA"}.get(device_type)
+    return bool(key and _native.HAS_NATIVE
+                and torch._C._dispatch_has_kernel_for_dispatch_key("geognn::coulomb_matrix", key))
+
+
+def _canonical_orders(matrices, norms):
+    """Canonical atom orders (k, m) of k molecules' matrices (k, m, m) with row norms (k, m).
+
+    Computed one molecule at a time on the CPU by the reference search of
+    geognn/featurize/canonical_order.py; only molecules with tied norms need it.
+    """
+    rtol = _tie_rtol(norms.dtype)
+    matrices, norms = matrices.detach().cpu().numpy(), norms.detach().cpu().numpy()
+    return torch.from_numpy(np.stack([canonical_order(mat, nrm, rtol) for mat, nrm in zip(matrices, norms)]))
 
 
 def _half_z_to_2_4(like):
@@ -368,23 +414,25 @@ def _tie_rtol(dtype):
 
 
 def _descending_order(norms, tied):
-    """Atom order by descending row norm; with ``tied``, near-equal norms keep input order.
+    """Atom order (b, m) by descending row norm, and the molecules (k,) with tied norms.
 
-    Symmetric molecules have rows whose norms agree exactly in exact arithmetic;
-    in floating point they differ by rounding that depends on the padding, so
-    a plain sort would order them differently in a batch and alone. Such rows
-    are rare, so only they pay for the second sort.
+    With ``tied``, near-equal norms keep input order. Symmetric molecules have
+    rows whose norms agree exactly in exact arithmetic; in floating point they
+    differ by rounding that depends on the padding, so a plain sort would order
+    them differently in a batch and alone. Such rows are rare, so only they pay
+    for the second sort. Without ``tied`` no molecule is reported.
     """
     values, order = torch.sort(norms, dim=1, descending=True, stable=True)
+    none = torch.zeros(0, dtype=torch.int64, device=norms.device)
     if not tied or norms.shape[1] < 2:
-        return order
+        return order, none
     gap = (values[:, :-1] - values[:, 1:]) > _tie_rtol(norms.dtype) * values[:, :-1].abs()
     tied_rows = (~gap).any(dim=1).nonzero()[:, 0]
     if tied_rows.numel() == 0:
-        return order
+        return order, none
     gap, order_tied = gap[tied_rows], order[tied_rows]
     group = torch.cat([torch.zeros_like(gap[:, :1]), gap], dim=1).cumsum(dim=1)
     rank = torch.empty_like(group).scatter_(1, order_tied, group)
     m = norms.shape[1]
     order[tied_rows] = torch.argsort(rank * m + torch.arange(m, device=norms.device), dim=1)
-    return order
+    return order, tied_rows

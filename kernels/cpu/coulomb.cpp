@@ -1,40 +1,33 @@
 // Coulomb matrices of many small molecules on the CPU, one molecule per task.
 //
-// The pure-PyTorch path in geognn/featurize/coulomb.py is the reference (and
-// the GPU path); this kernel exists because a QM9 molecule has ~18 atoms, so
-// torch's per-op overhead, not arithmetic, bounds the tensor version. Here
-// each molecule is built, sorted and written in one pass over a buffer that
-// stays in L1, and every output entry (padding included) is written once.
+// The pure-PyTorch path in geognn/featurize/coulomb.py is the reference; this
+// kernel exists because a QM9 molecule has ~18 atoms, so torch's per-op
+// overhead, not arithmetic, bounds the tensor version. Here each molecule is
+// built, sorted and written in one pass over a buffer that stays in L1, and
+// every output entry (padding included) is written once. The per-molecule
+// arithmetic (entries, norms, orders, the canonical search) is the one the
+// CUDA kernel runs: geognn/coulomb.h and geognn/canonical.h.
 #include <ATen/ATen.h>
 #include <ATen/Parallel.h>
 #include <torch/library.h>
 
 #include <algorithm>
 #include <atomic>
-#include <cmath>
-#include <numeric>
-#include <sstream>
 #include <vector>
 
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
 
+#include "geognn/canonical.h"
+#include "geognn/coulomb.h"
+#include "geognn/coulomb_args.h"
 #include "geognn/ops.h"
 
 namespace geognn {
 namespace {
 
-enum class Order { None, SortedL2, Random };
-
-Order parse_order(c10::string_view permutation) {
-  if (permutation == "none") return Order::None;
-  if (permutation == "sorted_l2") return Order::SortedL2;
-  if (permutation == "random") return Order::Random;
-  TORCH_CHECK_VALUE(false, "geognn.coulomb_matrix: permutation must be 'none', 'sorted_l2' or 'random', got '",
-                    std::string(permutation), "'");
-  return Order::None;
-}
+using coulomb::Order;
 
 // Large outputs are written once, front to back: 2 MiB pages save most of the
 // page faults (the kernel only backs them on request, "madvise" mode).
@@ -51,11 +44,6 @@ void advise_huge_pages(const Tensor& t) {
 #endif
 }
 
-struct Clash {
-  int64_t molecule = -1, i = -1, j = -1;
-  double distance = 0.0;
-};
-
 template <typename scalar_t, typename out_t>
 struct MoleculeWriter {
   const int64_t* z;
@@ -70,64 +58,44 @@ struct MoleculeWriter {
   Order order;
   scalar_t sigma;
   scalar_t scale;     // distances are divided by it (1 for Å, the Bohr radius in Å for Bohr)
-  // Rows whose norms agree to this relative tolerance are ties and keep their
-  // input order, so that symmetric atoms sort the same way in any batch
-  // (the rule of _descending_order in geognn/featurize/coulomb.py, which picks it).
+  // Rows whose norms agree to this relative tolerance are ties (see coulomb::descending_order).
   scalar_t tie_rtol;
 
-  // Per-thread scratch, sized for n atoms.
+  // Per-thread scratch, sized for n atoms; the canonical search's only when it is asked for.
   struct Scratch {
-    std::vector<scalar_t> matrix, key;
-    std::vector<int64_t> perm, rank;
-    explicit Scratch(int64_t n) : matrix(n * n), key(n), perm(n), rank(n) {}
+    std::vector<scalar_t> matrix, key, values;
+    std::vector<int32_t> perm, rank, ints;
+    Scratch(int64_t n, Order order) : matrix(n * n), key(n), perm(n), rank(n) {
+      if (order == Order::Canonical) {
+        values.resize(coulomb::Workspace<scalar_t>::num_values(n));
+        ints.resize(coulomb::Workspace<scalar_t>::num_ints(n));
+      }
+    }
   };
 
-  // Writes molecule b; returns false (and writes nothing meaningful) if an entry is not finite.
-  bool write(int64_t b, Scratch& s) const {
+  // Writes molecule b; returns a coulomb::Status (anything but kOk leaves its output unwritten).
+  int32_t write(int64_t b, Scratch& s) const {
     const int64_t first = ptr[b], m = ptr[b + 1] - ptr[b];
     scalar_t* M = s.matrix.data();
-    const int64_t* zb = z + first;
-    const scalar_t* p = pos + 3 * first;
-    for (int64_t i = 0; i < m; ++i) {
-      const scalar_t zi = static_cast<scalar_t>(zb[i]);
-      M[i * m + i] = diagonal[zb[i]];
-      for (int64_t j = 0; j < i; ++j) {
-        const scalar_t dx = p[3 * i] - p[3 * j], dy = p[3 * i + 1] - p[3 * j + 1], dz = p[3 * i + 2] - p[3 * j + 2];
-        const scalar_t r = std::sqrt(dx * dx + dy * dy + dz * dz) / scale;
-        const scalar_t v = zi * static_cast<scalar_t>(zb[j]) / r;
-        M[i * m + j] = v;
-        M[j * m + i] = v;
-      }
-    }
-    // Every entry is positive, so a finite sum of squares means every entry is finite.
-    for (int64_t i = 0; i < m; ++i) {
-      scalar_t sq = 0;
-      for (int64_t j = 0; j < m; ++j) sq += M[i * m + j] * M[i * m + j];
-      if (!std::isfinite(sq)) return false;
-      s.key[i] = std::sqrt(sq);
-    }
-    int64_t* perm = s.perm.data();
-    int64_t* rank = s.rank.data();
-    std::iota(perm, perm + m, int64_t(0));
-    if (order != Order::None) {
-      scalar_t* key = s.key.data();
+    const coulomb::Molecule<scalar_t> molecule{z + first, pos + 3 * first, diagonal, scale, m};
+    molecule.fill(M);
+    scalar_t* key = s.key.data();
+    if (!coulomb::row_norms(m, [M, m](int64_t i, int64_t j) { return M[i * m + j]; }, key)) return coulomb::kNotFinite;
+    int32_t* perm = s.perm.data();
+    int32_t* rank = s.rank.data();
+    if (order == Order::None) {
+      for (int64_t k = 0; k < m; ++k) perm[k] = static_cast<int32_t>(k);
+    } else {
       if (order == Order::Random)
-        for (int64_t i = 0; i < m; ++i) key[i] += sigma * noise[first + i];
-      std::stable_sort(perm, perm + m, [key](int64_t a, int64_t c) { return key[a] > key[c]; });
-      if (order == Order::SortedL2) {
-        // Runs of near-equal norms (chained) go back to input order.
-        int64_t start = 0;
-        for (int64_t k = 1; k <= m; ++k) {
-          const bool gap = k == m || (key[perm[k - 1]] - key[perm[k]]) >
-                                         tie_rtol * std::abs(key[perm[k - 1]]);
-          if (gap) {
-            if (k - start > 1) std::sort(perm + start, perm + k);
-            start = k;
-          }
-        }
+        for (int64_t i = 0; i < m; ++i) key[i] = coulomb::add(key[i], coulomb::mul(sigma, noise[first + i]));
+      const bool tied = coulomb::descending_order(m, key, perm, order != Order::Random, tie_rtol);
+      if (order == Order::Canonical && tied) {
+        coulomb::CanonicalSearch<scalar_t> search(m, M, key, tie_rtol, {s.ints.data(), s.values.data()});
+        const int32_t status = search.run(perm);
+        if (status != coulomb::kOk) return status;
       }
     }
-    for (int64_t k = 0; k < m; ++k) rank[perm[k]] = k;
+    for (int64_t k = 0; k < m; ++k) rank[perm[k]] = static_cast<int32_t>(k);
 
     out_t* o = out + b * width;
     std::fill(o, o + width, out_t(0));
@@ -135,8 +103,7 @@ struct MoleculeWriter {
       for (int64_t i = 0; i < m; ++i)
         for (int64_t j = 0; j < m; ++j) {
           const int64_t row = rank[i], col = rank[j];
-          if (row > col) continue;
-          o[row * n - row * (row - 1) / 2 + (col - row)] = static_cast<out_t>(M[i * m + j]);
+          if (row <= col) o[coulomb::triangle_index(row, col, n)] = static_cast<out_t>(M[i * m + j]);
         }
     } else {
       for (int64_t i = 0; i < m; ++i) {
@@ -144,36 +111,21 @@ struct MoleculeWriter {
         for (int64_t j = 0; j < m; ++j) row[rank[j]] = static_cast<out_t>(M[i * m + j]);
       }
     }
-    return true;
-  }
-
-  // The closest pair of atoms of molecule b, for the error message.
-  Clash closest_pair(int64_t b) const {
-    const int64_t first = ptr[b], m = ptr[b + 1] - ptr[b];
-    const scalar_t* p = pos + 3 * first;
-    Clash c;
-    c.molecule = b;
-    c.distance = INFINITY;
-    for (int64_t i = 0; i < m; ++i)
-      for (int64_t j = i + 1; j < m; ++j) {
-        const double dx = p[3 * i] - p[3 * j], dy = p[3 * i + 1] - p[3 * j + 1], dz = p[3 * i + 2] - p[3 * j + 2];
-        const double r = std::sqrt(dx * dx + dy * dy + dz * dz) / static_cast<double>(scale);
-        if (r < c.distance) c = Clash{b, i, j, r};
-      }
-    return c;
+    return coulomb::kOk;
   }
 };
 
+// Runs every molecule; returns the first one (by index) that failed, and its status, or (num_molecules, kOk).
 template <typename scalar_t, typename out_t>
-void run(const MoleculeWriter<scalar_t, out_t>& writer, int64_t num_molecules) {
+std::pair<int64_t, int32_t> run(const MoleculeWriter<scalar_t, out_t>& writer, int64_t num_molecules) {
   std::atomic<int64_t> first_bad{num_molecules};
   // About a millisecond of work per task: a few hundred molecules run on the
   // calling thread alone, since waking the pool costs more than they do.
   const int64_t grain = std::max<int64_t>(1, (int64_t(1) << 18) / std::max<int64_t>(1, writer.width));
   at::parallel_for(0, num_molecules, grain, [&](int64_t begin, int64_t end) {
-    typename MoleculeWriter<scalar_t, out_t>::Scratch scratch(writer.n);
+    typename MoleculeWriter<scalar_t, out_t>::Scratch scratch(writer.n, writer.order);
     for (int64_t b = begin; b < end; ++b) {
-      if (!writer.write(b, scratch)) {
+      if (writer.write(b, scratch) != coulomb::kOk) {
         int64_t seen = first_bad.load();
         while (b < seen && !first_bad.compare_exchange_weak(seen, b)) {
         }
@@ -182,17 +134,10 @@ void run(const MoleculeWriter<scalar_t, out_t>& writer, int64_t num_molecules) {
     }
   });
   const int64_t bad = first_bad.load();
-  if (bad == num_molecules) return;
-  const Clash c = writer.closest_pair(bad);
-  std::ostringstream msg;
-  if (c.distance == 0.0) {
-    msg << "molecule " << c.molecule << ": atoms " << c.i << " and " << c.j
-        << " are at the same position; the Coulomb matrix entry Z_i Z_j / r would be infinite";
-  } else {
-    msg << "molecule " << c.molecule << ": atoms " << c.i << " and " << c.j << " are " << c.distance
-        << " apart; the Coulomb matrix entry Z_i Z_j / r overflows";
-  }
-  TORCH_CHECK_VALUE(false, msg.str());
+  if (bad == num_molecules) return {bad, coulomb::kOk};
+  // Rerun the first failure alone for its status (failures are rare and each costs one molecule).
+  typename MoleculeWriter<scalar_t, out_t>::Scratch scratch(writer.n, writer.order);
+  return {bad, writer.write(bad, scratch)};
 }
 
 }  // namespace
@@ -202,58 +147,30 @@ void run(const MoleculeWriter<scalar_t, out_t>& writer, int64_t num_molecules) {
 // ptr[b]..ptr[b+1]-1), diagonal (119,) the entries 0.5 Z^2.4 in pos's dtype,
 // noise (N,) in pos's dtype for "random". Output (B, n, n), or the upper
 // triangle (B, n (n + 1) / 2) when flatten, in `dtype`; entries are computed
-// in pos's dtype. Inputs are validated by the Python layer except what only
-// the kernel sees (clashing atoms, offsets).
+// in pos's dtype. Every argument is checked here (coulomb_args.cpp), so a
+// direct call is as safe as the featurizer's.
 Tensor coulomb_matrix_cpu(const Tensor& z_in, const Tensor& pos_in, const Tensor& ptr_in, const Tensor& diagonal_in,
                           const std::optional<Tensor>& noise_in, int64_t n_atoms_max, c10::string_view permutation,
                           double sigma, double tie_rtol, double distance_scale, bool flatten,
                           at::ScalarType dtype) {
-  const Order order = parse_order(permutation);
-  check_index_vector(z_in, "z");
-  check_index_vector(ptr_in, "ptr");
-  TORCH_CHECK_VALUE(pos_in.dim() == 2 && pos_in.size(1) == 3 && pos_in.size(0) == z_in.size(0),
-                    "geognn.coulomb_matrix: pos must be (N, 3) with N = ", z_in.size(0), ", got ", pos_in.sizes());
-  TORCH_CHECK_VALUE(pos_in.scalar_type() == at::kFloat || pos_in.scalar_type() == at::kDouble,
-                    "geognn.coulomb_matrix: pos must be float32 or float64, got ", pos_in.scalar_type());
-  TORCH_CHECK_VALUE(dtype == at::kFloat || dtype == at::kDouble,
-                    "geognn.coulomb_matrix: dtype must be float32 or float64, got ", dtype);
-  TORCH_CHECK_VALUE(diagonal_in.dim() == 1 && diagonal_in.size(0) == 119 &&
-                        diagonal_in.scalar_type() == pos_in.scalar_type(),
-                    "geognn.coulomb_matrix: diagonal must be (119,) in pos's dtype");
-  TORCH_CHECK_VALUE(n_atoms_max >= 1, "geognn.coulomb_matrix: n_atoms_max must be >= 1, got ", n_atoms_max);
-  TORCH_CHECK_VALUE(ptr_in.size(0) >= 1, "geognn.coulomb_matrix: ptr must hold at least one offset");
-  TORCH_CHECK_VALUE(distance_scale > 0, "geognn.coulomb_matrix: distance_scale must be positive");
-  TORCH_CHECK_VALUE((order == Order::Random) == noise_in.has_value(),
-                    "geognn.coulomb_matrix: noise is needed by, and only by, permutation='random'");
-
+  const Order order = parse_coulomb_order(permutation);
+  check_coulomb_args(z_in, pos_in, ptr_in, diagonal_in, noise_in, n_atoms_max, order, distance_scale, dtype);
   const Tensor z = z_in.contiguous(), pos = pos_in.contiguous(), ptr = ptr_in.contiguous();
   const Tensor diagonal = diagonal_in.contiguous();
-  const int64_t B = ptr.size(0) - 1, N = z.size(0);
+  check_coulomb_values(z, ptr, n_atoms_max);
+  const Tensor noise = noise_in.has_value() ? noise_in->contiguous() : Tensor();
+  const int64_t B = ptr.size(0) - 1;
   const int64_t* offsets = ptr.data_ptr<int64_t>();
-  TORCH_CHECK_VALUE(offsets[0] == 0 && offsets[B] == N, "geognn.coulomb_matrix: ptr must run from 0 to N = ", N);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t m = offsets[b + 1] - offsets[b];
-    TORCH_CHECK_VALUE(m >= 0, "geognn.coulomb_matrix: ptr must be non-decreasing (molecule ", b, ")");
-    TORCH_CHECK_VALUE(m <= n_atoms_max, "molecule ", b, " has ", m, " atoms, more than n_atoms_max=", n_atoms_max);
-  }
-  const int64_t* zs = z.data_ptr<int64_t>();
-  for (int64_t a = 0; a < N; ++a)
-    TORCH_CHECK_VALUE(zs[a] >= 1 && zs[a] <= 118, "atomic number ", zs[a], " at atom index ", a, " is not in 1..118");
-  Tensor noise;
-  if (noise_in.has_value()) {
-    noise = noise_in->contiguous();
-    TORCH_CHECK_VALUE(noise.dim() == 1 && noise.size(0) == N && noise.scalar_type() == pos.scalar_type(),
-                      "geognn.coulomb_matrix: noise must be (N,) in pos's dtype");
-  }
 
   const int64_t width = flatten ? n_atoms_max * (n_atoms_max + 1) / 2 : n_atoms_max * n_atoms_max;
   Tensor out = flatten ? at::empty({B, width}, pos.options().dtype(dtype))
                        : at::empty({B, n_atoms_max, n_atoms_max}, pos.options().dtype(dtype));
   if (out.nbytes() >= (size_t(4) << 20)) advise_huge_pages(out);
+  std::pair<int64_t, int32_t> failure{B, coulomb::kOk};
   AT_DISPATCH_FLOATING_TYPES(pos.scalar_type(), "coulomb_matrix_cpu", [&] {
     using compute_t = scalar_t;
     AT_DISPATCH_FLOATING_TYPES(dtype, "coulomb_matrix_cpu_out", [&] {
-      MoleculeWriter<compute_t, scalar_t> writer{zs,
+      MoleculeWriter<compute_t, scalar_t> writer{z.data_ptr<int64_t>(),
                                                  pos.data_ptr<compute_t>(),
                                                  offsets,
                                                  diagonal.data_ptr<compute_t>(),
@@ -266,9 +183,13 @@ Tensor coulomb_matrix_cpu(const Tensor& z_in, const Tensor& pos_in, const Tensor
                                                  static_cast<compute_t>(sigma),
                                                  static_cast<compute_t>(distance_scale),
                                                  static_cast<compute_t>(tie_rtol)};
-      run(writer, B);
+      failure = run(writer, B);
     });
   });
+  if (failure.second != coulomb::kOk) {
+    const int64_t b = failure.first;
+    raise_bad_molecule(failure.second, b, pos.narrow(0, offsets[b], offsets[b + 1] - offsets[b]), distance_scale);
+  }
   return out;
 }
 

@@ -5,11 +5,7 @@
 
 #include <cstdint>
 
-#if defined(__CUDACC__) || defined(__HIPCC__)
-#define GEOGNN_HD __host__ __device__ __forceinline__
-#else
-#define GEOGNN_HD inline
-#endif
+#include "geognn/host_device.h"
 
 namespace geognn {
 
