@@ -80,7 +80,7 @@ struct MoleculeWriter {
     const coulomb::Molecule<scalar_t> molecule{z + first, pos + 3 * first, diagonal, scale, m};
     molecule.fill(M);
     scalar_t* key = s.key.data();
-    if (!coulomb::row_norms(m, [M, m](int64_t i, int64_t j) { return M[i * m + j]; }, key)) return coulomb::kNotFinite;
+    if (!coulomb::row_norms(m, coulomb::MatrixEntries<scalar_t>{M, m}, key)) return coulomb::kNotFinite;
     int32_t* perm = s.perm.data();
     int32_t* rank = s.rank.data();
     if (order == Order::None) {

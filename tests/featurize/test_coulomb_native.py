@@ -130,6 +130,10 @@ def test_op_schema_and_fake_tensor_shapes(qm9):
     (dict(z=torch.tensor([6, 0, 1, 1])), "atomic number 0 at atom index 1"),
     (dict(permutation="sorted"), "permutation must be"),
     (dict(noise=torch.zeros(4, dtype=torch.float64)), "noise is needed by, and only by"),
+    (dict(pos=torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, float("nan"), 0], [0, 1, 1]], dtype=torch.float64)),
+     "molecule 1: atom 0 has a non-finite position"),
+    (dict(permutation="sorted_canonical", pos=torch.zeros(4, 3, dtype=torch.float64)),
+     "molecule 0: atoms 0 and 1 are at the same position"),
 ])
 def test_direct_calls_with_bad_arguments_raise(bad, message):
     args = dict(z=torch.tensor([6, 8, 1, 1]), pos=torch.randn(4, 3, dtype=torch.float64), ptr=torch.tensor([0, 2, 4]),

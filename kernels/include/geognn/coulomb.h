@@ -105,6 +105,8 @@ struct Molecule {
     return mul(static_cast<T>(z[i]), static_cast<T>(z[j])) / r;
   }
 
+  GEOGNN_HD T operator()(int64_t i, int64_t j) const { return entry(i, j); }
+
   // Fills the (m, m) row-major matrix M.
   GEOGNN_HD void fill(T* M) const {
     for (int64_t i = 0; i < m; ++i) {
@@ -114,7 +116,15 @@ struct Molecule {
   }
 };
 
-// Row norms of the (m, m) matrix M (or of the entries `at(i, j)` computes);
+// The entries of an (m, m) row-major matrix already filled.
+template <typename T>
+struct MatrixEntries {
+  const T* M;
+  int64_t m;
+  GEOGNN_HD T operator()(int64_t i, int64_t j) const { return M[i * m + j]; }
+};
+
+// Row norms of the entries `at(i, j)` gives (a MatrixEntries, or a Molecule computing them);
 // false if any is not finite. Every entry is positive, so a finite sum of
 // squares means every entry of the row is finite: one check finds clashes.
 template <typename T, typename Entries>
@@ -170,6 +180,16 @@ GEOGNN_HD bool descending_order(int64_t m, const T* key, int32_t* perm, bool tie
 // triangle stored row by row (diagonal included).
 GEOGNN_HD int64_t triangle_index(int64_t row, int64_t col, int64_t n) {
   return row * n - row * (row - 1) / 2 + (col - row);
+}
+
+// The row of the upper-triangle entry stored at `index` (the inverse of triangle_index).
+GEOGNN_HD int64_t triangle_row(int64_t index, int64_t n) {
+  const double b = 2.0 * static_cast<double>(n) + 1.0;
+  int64_t row = static_cast<int64_t>((b - square_root(b * b - 8.0 * static_cast<double>(index))) / 2.0);
+  // The square root may round across an integer: settle on the row whose span holds index.
+  while (row > 0 && triangle_index(row, row, n) > index) --row;
+  while (row + 1 < n && triangle_index(row + 1, row + 1, n) <= index) ++row;
+  return row;
 }
 
 }  // namespace coulomb
