@@ -5,6 +5,10 @@ asserts on time. Full-size run (as in benchmarks/RESULTS.md):
 
     .venv/bin/python benchmarks/featurize.py --n-molecules 10000 --periodic-atoms 10000 --threads 2
 
+The Coulomb matrix on a GPU (the CUDA kernel beside the CPU kernel, host-to-device copies timed apart):
+
+    python benchmarks/featurize.py --only coulomb --device cuda --n-molecules 100000 --sample random
+
 Within a suite the implementations run in turn (A B C A B C ...), so that a
 load that comes and goes on a shared machine moves all of them alike; DScribe
 with n_jobs=2 runs apart, last, because its worker processes outlive each call.
@@ -60,6 +64,14 @@ def load_qm9(n, sample, seed=0):
     return [r for k, r in enumerate(iter_qm9_rows()) if k in wanted]
 
 
+def as_tensors(rows):
+    """Atomic numbers (N,), positions (N, 3) float64 Å and molecule index (N,) of the rows, concatenated."""
+    z = torch.from_numpy(np.concatenate([r.z for r in rows]))
+    pos = torch.from_numpy(np.concatenate([r.pos for r in rows]))
+    batch = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(r.z) for r in rows]))
+    return z, pos, batch
+
+
 def coulomb_suite(rows, repeats):
     import ase
     from dscribe.descriptors import CoulombMatrix as DScribeCM
@@ -68,11 +80,10 @@ def coulomb_suite(rows, repeats):
 
     n = len(rows)
     atoms = [ase.Atoms(numbers=r.z, positions=r.pos) for r in rows]
-    z = torch.from_numpy(np.concatenate([r.z for r in rows]))
-    pos = torch.from_numpy(np.concatenate([r.pos for r in rows]))
-    batch = torch.repeat_interleave(torch.arange(n), torch.tensor([len(r.z) for r in rows]))
+    z, pos, batch = as_tensors(rows)
     ours = CoulombMatrix(29, permutation="sorted_l2")
     ours_to32 = CoulombMatrix(29, permutation="sorted_l2", dtype=torch.float32)
+    canonical = CoulombMatrix(29, permutation="sorted_canonical")
     theirs = DScribeCM(n_atoms_max=29, permutation="sorted_l2")
     ours.create(atoms[:5])  # warm-up of lazy initialisation on both sides
     theirs.create(atoms[:5])
@@ -87,6 +98,8 @@ def coulomb_suite(rows, repeats):
         ("geognn tensors float64", "torch.float64", lambda: ours(z, pos, batch)),
         ("geognn tensors float64, dtype=float32", "torch.float32", lambda: ours_to32(z, pos, batch)),
         ("geognn tensors float32", "torch.float32", lambda: ours(z, pos32, batch)),
+        ("geognn create(list of Atoms), sorted_canonical", "torch.float64", lambda: canonical.create(atoms)),
+        ("geognn tensors float64, sorted_canonical", "torch.float64", lambda: canonical(z, pos, batch)),
         ("dscribe n_jobs=1", "float64", lambda: theirs.create(atoms, n_jobs=1)),
     ]
     results = timed_interleaved([(name, fn) for name, _, fn in cases], repeats)
@@ -97,8 +110,90 @@ def coulomb_suite(rows, repeats):
     dscribe_1 = results["dscribe n_jobs=1"][0]
     for name, dtype, _ in cases:
         median_s, min_s = results[name]
-        emit("coulomb_matrix sorted_l2 n_atoms_max=29", name, n, "molecule", median_s, min_s,
+        suite = "coulomb_matrix " + ("sorted_canonical" if "canonical" in name else "sorted_l2") + " n_atoms_max=29"
+        emit(suite, name, n, "molecule", median_s, min_s,
              output_dtype=dtype, speedup_vs_dscribe_n_jobs_1=round(dscribe_1 / median_s, 2))
+
+
+def coulomb_symmetric_suite(n, repeats):
+    """sorted_canonical beside sorted_l2 where ties are common: ASE's g2 collection, repeated to n molecules.
+
+    QM9's optimised geometries rarely tie exactly (a few molecules in a thousand), so the QM9 suite shows the
+    canonical order's cost where it has nothing to do; g2's symmetric molecules (CH4, benzene, SF6, ...) show it
+    where it searches.
+    """
+    from ase.collections import g2
+
+    from geognn.featurize import CoulombMatrix
+
+    rows = [g2[name] for name in g2.names]
+    rows = [type("Row", (), {"z": a.numbers.astype(np.int64), "pos": a.positions}) for a in rows]
+    rows = (rows * (n // len(rows) + 1))[:n]
+    z, pos, batch = as_tensors(rows)
+    cases = [(p, CoulombMatrix(29, permutation=p)) for p in ("sorted_l2", "sorted_canonical")]
+    results = timed_interleaved([(p, lambda cm=cm: cm(z, pos, batch)) for p, cm in cases], repeats)
+    sorted_l2 = results["sorted_l2"][0]
+    for name, (median_s, min_s) in results.items():
+        emit("coulomb_matrix g2 collection repeated, n_atoms_max=29, tensors float64", f"geognn {name}", n,
+             "molecule", median_s, min_s, cost_vs_sorted_l2=round(median_s / sorted_l2, 2))
+
+
+def cuda_timed(fn, repeats):
+    """Median and min seconds of fn() on the GPU: synchronised before and after each call, after one warm-up."""
+    fn()
+    torch.cuda.synchronize()
+    times = []
+    for _ in range(repeats):
+        torch.cuda.synchronize()
+        start = time.perf_counter()
+        fn()
+        torch.cuda.synchronize()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), min(times)
+
+
+def coulomb_cuda_suite(z, pos, batch, repeats):
+    """The CUDA kernel (every order, float64 and float32) beside the CPU kernel on the same molecules.
+
+    Inputs are copied to the GPU once, and the copies are timed apart (pageable and pinned host memory), so the
+    kernel figures are device-resident throughput; the output's copy back is reported too.
+    """
+    from geognn.featurize import CoulombMatrix
+    from geognn.featurize.coulomb import _has_kernel
+
+    if not (torch.cuda.is_available() and _has_kernel("cuda")):
+        raise SystemExit("--device cuda needs a GPU and a CUDA build of geognn._C (FORCE_CUDA=1 pip install -e .)")
+    n = int(batch[-1]) + 1
+    device = torch.device("cuda")
+    suite = f"coulomb_matrix on {torch.cuda.get_device_name(device)}, n_atoms_max=29"
+    pinned = [t.pin_memory() for t in (z, pos, batch)]
+    for name, tensors in (("host-to-device copy of z, pos, batch (pageable)", (z, pos, batch)),
+                          ("host-to-device copy of z, pos, batch (pinned)", pinned)):
+        emit(suite, name, n, "molecule", *cuda_timed(lambda ts=tensors: [t.to(device) for t in ts], repeats),
+             bytes=sum(t.numel() * t.element_size() for t in tensors))
+    z_d, pos_d, batch_d = (t.to(device) for t in (z, pos, batch))
+    pos32_d = pos_d.float()
+
+    cpu_kernel = CoulombMatrix(29, permutation="sorted_l2")
+    cpu_s = timed(lambda: cpu_kernel(z, pos, batch), repeats)
+    emit(suite, "CPU kernel sorted_l2, tensors float64 (the baseline)", n, "molecule", *cpu_s,
+         threads=torch.get_num_threads())
+    cases = []
+    for permutation in ("none", "sorted_l2", "sorted_canonical", "random", "eigenspectrum"):
+        sigma = 1.0 if permutation == "random" else None
+        cm = CoulombMatrix(29, permutation=permutation, sigma=sigma, seed=0 if sigma else None)
+        cases.append((f"CUDA {permutation}, float64", cm, pos_d))
+        if permutation in ("sorted_l2", "sorted_canonical"):
+            cases.append((f"CUDA {permutation}, float32", cm, pos32_d))
+    torch_path = CoulombMatrix(29, permutation="sorted_l2")
+    torch_path.use_native = False
+    cases.append(("torch path sorted_l2, float64 (no CUDA kernel)", torch_path, pos_d))
+    for name, cm, p in cases:
+        median_s, min_s = cuda_timed(lambda cm=cm, p=p: cm(z_d, p, batch_d), repeats)
+        emit(suite, name, n, "molecule", median_s, min_s, speedup_vs_cpu_kernel=round(cpu_s[0] / median_s, 2))
+    out = CoulombMatrix(29, permutation="sorted_l2")(z_d, pos_d, batch_d)
+    emit(suite, "device-to-host copy of the float64 (B, 29, 29) output", n, "molecule",
+         *cuda_timed(lambda: out.cpu(), repeats), bytes=out.numel() * out.element_size())
 
 
 def molecule_graph_suite(rows, repeats, cutoff, ase_limit):
@@ -191,15 +286,37 @@ def main(argv=None):
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--ase-molecules", type=int, default=1000, help="ASE is slow: time it on this many molecules")
     parser.add_argument("--only", choices=("coulomb", "molecules", "periodic"), action="append")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                        help="cuda: the Coulomb suite runs the CUDA kernel beside the CPU kernel (no peers)")
+    parser.add_argument("--symmetric-molecules", type=int, default=10_000,
+                        help="size of the g2-collection set on which sorted_canonical is timed beside sorted_l2")
+    parser.add_argument("--save-molecules", help="write the loaded QM9 molecules (z, pos, counts) to this .pt file")
+    parser.add_argument("--load-molecules", help="read molecules from a --save-molecules file instead of QM9 "
+                        "(for a machine without the qm9pack wheel, such as a borrowed GPU)")
     args = parser.parse_args(argv)
     # Before any parallel op: the OpenMP pool size is fixed at its first use.
     torch.set_num_threads(args.threads)
     print(json.dumps({"suite": "featurize", "machine": platform.processor() or platform.machine(),
                       "threads": args.threads, "torch": torch.__version__, "args": vars(args)}), flush=True)
     only = set(args.only or ("coulomb", "molecules", "periodic"))
+    if args.load_molecules:
+        if only != {"coulomb"} or args.device != "cuda":
+            parser.error("--load-molecules serves --only coulomb --device cuda")
+        saved = torch.load(args.load_molecules)
+        z, pos = saved["z"].long(), saved["pos"]
+        batch = torch.repeat_interleave(torch.arange(len(saved["counts"])), saved["counts"])
+        coulomb_cuda_suite(z, pos, batch, args.repeats)
+        return
     rows = load_qm9(args.n_molecules, args.sample) if only & {"coulomb", "molecules"} else []
-    if "coulomb" in only:
+    if args.save_molecules:
+        z, pos, _ = as_tensors(rows)
+        torch.save({"z": z.to(torch.uint8), "pos": pos, "counts": torch.tensor([len(r.z) for r in rows])},
+                   args.save_molecules)
+    if "coulomb" in only and args.device == "cuda":
+        coulomb_cuda_suite(*as_tensors(rows), args.repeats)
+    elif "coulomb" in only:
         coulomb_suite(rows, args.repeats)
+        coulomb_symmetric_suite(args.symmetric_molecules, args.repeats)
     if "molecules" in only:
         molecule_graph_suite(rows, args.repeats, args.cutoff, min(args.ase_molecules, len(rows)))
     if "periodic" in only:

@@ -29,6 +29,22 @@ Every key is compared in one number at a time: members of a cell are sorted
 by their exact value and split where two neighbours differ by more than
 ``rtol`` times the larger, so which atoms share a cell depends on the values
 only, not on the input order.
+
+What it guarantees: every step depends on the matrix entries, never on the
+input order, and the kept leaf is the largest of all, so any atom order of the
+same geometry (and any rotation or translation, which change entries by
+rounding only) gives the same matrix, to rounding. Where several leaves tie
+for the largest, their matrices agree, so which one is kept does not matter.
+No case is left open in exact arithmetic, including molecules whose
+symmetric atoms colour refinement cannot tell apart (the search covers them).
+What it cannot guarantee: with a tolerance, two values that differ by about
+``rtol`` (a symmetry broken at that scale, e.g. ~1e-5 in float32) may count
+as equal in one atom order and as different in another once rounding moves
+them; the output can then differ between the two orders. The search ends:
+atoms with distinct positions are told apart by their distances to four
+individualised atoms that span space, so it is at most a few levels deep; the
+native kernels still stop with an error after 65,536 leaves, reachable only
+by atoms closer to one another than the tolerance.
 """
 
 from __future__ import annotations
