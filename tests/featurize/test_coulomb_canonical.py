@@ -128,6 +128,34 @@ def test_benzene_needs_the_search_beyond_refinement():
     assert len(list(search_leaves(matrix, np.linalg.norm(matrix, axis=1), 1e-10))) == 12  # |D6h| on the atoms
 
 
+def platonic_clusters():
+    """Cube (8 atoms, 48 symmetries), icosahedron (12, 120) and dodecahedron (20, 120), in Å, as (z, pos)."""
+    phi = (1 + 5 ** 0.5) / 2
+    signs = np.array(list(itertools.product([-1, 1], repeat=3)), dtype=float)
+
+    def cyclic(points):
+        return np.concatenate([np.roll(points, shift, axis=1) for shift in range(3)])
+
+    cube = signs
+    icosahedron = cyclic(np.unique(signs[:, :2], axis=0) @ np.array([[0, 1, 0], [0, 0, phi]]))
+    dodecahedron = np.concatenate([signs, cyclic(np.unique(signs[:, :2], axis=0) @ np.array([[0, 1 / phi, 0],
+                                                                                            [0, 0, phi]]))])
+    return [SimpleNamespace(z=np.full(len(p), 6), pos=1.4 * p) for p in (cube, icosahedron, dodecahedron)]
+
+
+@pytest.mark.parametrize("native", ROUTES)
+def test_highly_symmetric_clusters_need_the_pruned_search_and_stay_invariant(native):
+    clusters = platonic_clusters()
+    assert [len(c.z) for c in clusters] == [8, 12, 20]
+    cm = featurizer(native, n_atoms_max=20)
+    reference = cm(*batched(clusters))
+    moved = cm(*batched(moved_copies(clusters, copies=4, seed=3)))
+    assert changed(moved, reference, 1e-10) == []
+    if native:  # the pruned search of the kernel keeps the matrix of the reference's full search
+        torch.testing.assert_close(reference, featurizer(False, n_atoms_max=20)(*batched(clusters)),
+                                   rtol=1e-12, atol=0)
+
+
 @needs_native
 @pytest.mark.parametrize("pos_dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("flatten", [False, True])
