@@ -16,6 +16,8 @@ namespace geognn {
 
 using coulomb::Order;
 
+namespace {
+
 Order parse_coulomb_order(c10::string_view permutation) {
   if (permutation == "none") return Order::None;
   if (permutation == "sorted_l2") return Order::SortedL2;
@@ -83,6 +85,29 @@ void check_coulomb_values(const at::Tensor& z, const at::Tensor& ptr, int64_t n_
     const int64_t a = ((z < 1) | (z > 118)).nonzero().select(1, 0)[0].item<int64_t>();
     TORCH_CHECK_VALUE(false, "atomic number ", z[a].item<int64_t>(), " at atom index ", a, " is not in 1..118");
   }
+}
+
+}  // namespace
+
+CoulombCall prepare_coulomb_call(const at::Tensor& z, const at::Tensor& pos, const at::Tensor& ptr,
+                                 const at::Tensor& diagonal, const std::optional<at::Tensor>& noise,
+                                 int64_t n_atoms_max, c10::string_view permutation, double distance_scale,
+                                 bool flatten, at::ScalarType dtype) {
+  CoulombCall call;
+  call.order = parse_coulomb_order(permutation);
+  check_coulomb_args(z, pos, ptr, diagonal, noise, n_atoms_max, call.order, distance_scale, dtype);
+  call.z = z.contiguous();
+  call.pos = pos.contiguous();
+  call.ptr = ptr.contiguous();
+  call.diagonal = diagonal.contiguous();
+  check_coulomb_values(call.z, call.ptr, n_atoms_max);
+  if (noise.has_value()) call.noise = noise->contiguous();
+  const int64_t B = call.ptr.size(0) - 1, n = n_atoms_max;
+  call.num_molecules = B;
+  call.width = flatten ? n * (n + 1) / 2 : n * n;
+  const auto options = call.pos.options().dtype(dtype);
+  call.out = flatten ? at::empty({B, call.width}, options) : at::empty({B, n, n}, options);
+  return call;
 }
 
 void raise_bad_molecule(int32_t status, int64_t molecule, const at::Tensor& pos_of_molecule, double distance_scale) {

@@ -153,33 +153,26 @@ Tensor coulomb_matrix_cpu(const Tensor& z_in, const Tensor& pos_in, const Tensor
                           const std::optional<Tensor>& noise_in, int64_t n_atoms_max, c10::string_view permutation,
                           double sigma, double tie_rtol, double distance_scale, bool flatten,
                           at::ScalarType dtype) {
-  const Order order = parse_coulomb_order(permutation);
-  check_coulomb_args(z_in, pos_in, ptr_in, diagonal_in, noise_in, n_atoms_max, order, distance_scale, dtype);
-  const Tensor z = z_in.contiguous(), pos = pos_in.contiguous(), ptr = ptr_in.contiguous();
-  const Tensor diagonal = diagonal_in.contiguous();
-  check_coulomb_values(z, ptr, n_atoms_max);
-  const Tensor noise = noise_in.has_value() ? noise_in->contiguous() : Tensor();
-  const int64_t B = ptr.size(0) - 1;
-  const int64_t* offsets = ptr.data_ptr<int64_t>();
-
-  const int64_t width = flatten ? n_atoms_max * (n_atoms_max + 1) / 2 : n_atoms_max * n_atoms_max;
-  Tensor out = flatten ? at::empty({B, width}, pos.options().dtype(dtype))
-                       : at::empty({B, n_atoms_max, n_atoms_max}, pos.options().dtype(dtype));
-  if (out.nbytes() >= (size_t(4) << 20)) advise_huge_pages(out);
+  const CoulombCall call = prepare_coulomb_call(z_in, pos_in, ptr_in, diagonal_in, noise_in, n_atoms_max, permutation,
+                                                distance_scale, flatten, dtype);
+  const Tensor& pos = call.pos;
+  const int64_t B = call.num_molecules;
+  const int64_t* offsets = call.ptr.data_ptr<int64_t>();
+  if (call.out.nbytes() >= (size_t(4) << 20)) advise_huge_pages(call.out);
   std::pair<int64_t, int32_t> failure{B, coulomb::kOk};
   AT_DISPATCH_FLOATING_TYPES(pos.scalar_type(), "coulomb_matrix_cpu", [&] {
     using compute_t = scalar_t;
     AT_DISPATCH_FLOATING_TYPES(dtype, "coulomb_matrix_cpu_out", [&] {
-      MoleculeWriter<compute_t, scalar_t> writer{z.data_ptr<int64_t>(),
+      MoleculeWriter<compute_t, scalar_t> writer{call.z.data_ptr<int64_t>(),
                                                  pos.data_ptr<compute_t>(),
                                                  offsets,
-                                                 diagonal.data_ptr<compute_t>(),
-                                                 noise.defined() ? noise.data_ptr<compute_t>() : nullptr,
-                                                 out.data_ptr<scalar_t>(),
+                                                 call.diagonal.data_ptr<compute_t>(),
+                                                 call.noise.defined() ? call.noise.data_ptr<compute_t>() : nullptr,
+                                                 call.out.data_ptr<scalar_t>(),
                                                  n_atoms_max,
-                                                 width,
+                                                 call.width,
                                                  flatten,
-                                                 order,
+                                                 call.order,
                                                  static_cast<compute_t>(sigma),
                                                  static_cast<compute_t>(distance_scale),
                                                  static_cast<compute_t>(tie_rtol)};
@@ -190,7 +183,7 @@ Tensor coulomb_matrix_cpu(const Tensor& z_in, const Tensor& pos_in, const Tensor
     const int64_t b = failure.first;
     raise_bad_molecule(failure.second, b, pos.narrow(0, offsets[b], offsets[b + 1] - offsets[b]), distance_scale);
   }
-  return out;
+  return call.out;
 }
 
 TORCH_LIBRARY_IMPL(geognn, CPU, m) { m.impl("coulomb_matrix", &coulomb_matrix_cpu); }

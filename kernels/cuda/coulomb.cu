@@ -182,17 +182,13 @@ Tensor coulomb_matrix_cuda(const Tensor& z_in, const Tensor& pos_in, const Tenso
                            const std::optional<Tensor>& noise_in, int64_t n_atoms_max, c10::string_view permutation,
                            double sigma, double tie_rtol, double distance_scale, bool flatten,
                            at::ScalarType dtype) {
-  const Order order = parse_coulomb_order(permutation);
-  check_coulomb_args(z_in, pos_in, ptr_in, diagonal_in, noise_in, n_atoms_max, order, distance_scale, dtype);
-  const c10::cuda::CUDAGuard guard(pos_in.device());
-  const Tensor z = z_in.contiguous(), pos = pos_in.contiguous(), ptr = ptr_in.contiguous();
-  const Tensor diagonal = diagonal_in.contiguous();
-  check_coulomb_values(z, ptr, n_atoms_max);
-  const Tensor noise = noise_in.has_value() ? noise_in->contiguous() : Tensor();
-  const int64_t B = ptr.size(0) - 1, n = n_atoms_max;
-  const int64_t width = flatten ? n * (n + 1) / 2 : n * n;
-  Tensor out = flatten ? at::empty({B, width}, pos.options().dtype(dtype)) : at::empty({B, n, n}, pos.options().dtype(dtype));
-  if (B == 0) return out;
+  const CoulombCall call = prepare_coulomb_call(z_in, pos_in, ptr_in, diagonal_in, noise_in, n_atoms_max, permutation,
+                                                distance_scale, flatten, dtype);
+  const c10::cuda::CUDAGuard guard(call.pos.device());
+  const Tensor &pos = call.pos, &ptr = call.ptr;
+  const int64_t B = call.num_molecules, n = n_atoms_max;
+  const Order order = call.order;
+  if (B == 0) return call.out;
   Tensor status = at::empty({B}, pos.options().dtype(at::kInt));
   Tensor perm = order == Order::None ? Tensor() : at::empty({B, n}, pos.options().dtype(at::kInt));
   int32_t* perm_ptr = perm.defined() ? perm.data_ptr<int32_t>() : nullptr;
@@ -200,10 +196,10 @@ Tensor coulomb_matrix_cuda(const Tensor& z_in, const Tensor& pos_in, const Tenso
 
   AT_DISPATCH_FLOATING_TYPES(pos.scalar_type(), "coulomb_matrix_cuda", [&] {
     using compute_t = scalar_t;
-    const Batch<compute_t> batch{z.data_ptr<int64_t>(), pos.data_ptr<compute_t>(), ptr.data_ptr<int64_t>(),
-                                 diagonal.data_ptr<compute_t>(), static_cast<compute_t>(distance_scale)};
+    const Batch<compute_t> batch{call.z.data_ptr<int64_t>(), pos.data_ptr<compute_t>(), ptr.data_ptr<int64_t>(),
+                                 call.diagonal.data_ptr<compute_t>(), static_cast<compute_t>(distance_scale)};
     const compute_t rtol = static_cast<compute_t>(tie_rtol);
-    launch_order(batch, noise.defined() ? noise.data_ptr<compute_t>() : nullptr, B, n, order,
+    launch_order(batch, call.noise.defined() ? call.noise.data_ptr<compute_t>() : nullptr, B, n, order,
                  static_cast<compute_t>(sigma), rtol, perm_ptr, status.data_ptr<int32_t>(), pos);
     const Tensor tally = at::bincount(status, {}, 4).cpu();  // one synchronisation
     const int64_t* counts = tally.data_ptr<int64_t>();
@@ -216,12 +212,12 @@ Tensor coulomb_matrix_cuda(const Tensor& z_in, const Tensor& pos_in, const Tenso
     }
     AT_DISPATCH_FLOATING_TYPES(dtype, "coulomb_matrix_cuda_out", [&] {
       const int blocks = static_cast<int>(std::min<int64_t>(B, int64_t(1) << 20));
-      write_kernel<compute_t, scalar_t><<<blocks, kThreads, 0, stream>>>(batch, perm_ptr, B, n, width, flatten,
-                                                                         out.data_ptr<scalar_t>());
+      write_kernel<compute_t, scalar_t><<<blocks, kThreads, 0, stream>>>(batch, perm_ptr, B, n, call.width, flatten,
+                                                                         call.out.data_ptr<scalar_t>());
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     });
   });
-  return out;
+  return call.out;
 }
 
 TORCH_LIBRARY_IMPL(geognn, CUDA, m) { m.impl("coulomb_matrix", &coulomb_matrix_cuda); }

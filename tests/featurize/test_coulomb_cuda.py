@@ -9,9 +9,9 @@ from ase.collections import g2
 
 from geognn.data import iter_qm9_rows
 from geognn.featurize import CoulombMatrix
-from geognn.featurize.coulomb import _half_z_to_2_4, _has_kernel, _tie_rtol
+from geognn.featurize.coulomb import _half_z_to_2_4, _has_kernel
 
-from .molecules import batched, random_rigid_motion
+from .molecules import BAD_COULOMB_CALLS, batched, call_coulomb_op, random_rigid_motion
 
 pytestmark = pytest.mark.skipif(not (torch.cuda.is_available() and _has_kernel("cuda")),
                                 reason="needs a CUDA device and a CUDA build of geognn._C")
@@ -87,26 +87,10 @@ def test_clash_is_an_error_naming_the_molecule_and_atoms(molecules):
         CoulombMatrix(29)(*on("cuda", (z, pos, batch)))
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(ptr=torch.tensor([0, 2])), "ptr must run from 0 to N"),
-    (dict(ptr=torch.tensor([0, 3, 2, 4])), "non-decreasing"),
-    (dict(n_atoms_max=1), "molecule 0 has 2 atoms, more than n_atoms_max=1"),
-    (dict(z=torch.tensor([6, 0, 1, 1])), "atomic number 0 at atom index 1"),
-    (dict(z=torch.tensor([6, 8, 1, 119])), "atomic number 119 at atom index 3"),
-    (dict(pos=torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, float("nan"), 0], [0, 1, 1]], dtype=torch.float64)),
-     "molecule 1: atom 0 has a non-finite position"),
-    (dict(permutation="sorted_canonical", pos=torch.zeros(4, 3, dtype=torch.float64)),
-     "molecule 0: atoms 0 and 1 are at the same position"),
-])
+@pytest.mark.parametrize("bad, message", BAD_COULOMB_CALLS)
 def test_direct_calls_with_bad_arguments_raise_instead_of_crashing(bad, message):
-    args = dict(z=torch.tensor([6, 8, 1, 1]), pos=torch.randn(4, 3, dtype=torch.float64), ptr=torch.tensor([0, 2, 4]),
-                n_atoms_max=3, permutation="sorted_l2")
-    args.update(bad)
-    pos = args["pos"].cuda()
     with pytest.raises(ValueError, match=message):
-        torch.ops.geognn.coulomb_matrix(args["z"].cuda(), pos, args["ptr"].cuda(), _half_z_to_2_4(pos), None,
-                                        args["n_atoms_max"], args["permutation"], 0.0, _tie_rtol(pos.dtype), 1.0,
-                                        False, torch.float64)
+        call_coulomb_op("cuda", **bad)
     torch.cuda.synchronize()  # the device is still usable: no kernel faulted
 
 

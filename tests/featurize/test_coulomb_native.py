@@ -8,7 +8,7 @@ from geognn.featurize import CoulombMatrix
 from geognn.featurize.coulomb import _half_z_to_2_4
 from geognn.ops import _native
 
-from .molecules import batched
+from .molecules import BAD_COULOMB_CALLS, batched, call_coulomb_op
 
 pytestmark = pytest.mark.skipif(not _native.HAS_NATIVE, reason="native extension not built")
 
@@ -123,26 +123,10 @@ def test_op_schema_and_fake_tensor_shapes(qm9):
                               test_utils=("test_schema", "test_faketensor"))
 
 
-@pytest.mark.parametrize("bad, message", [
-    (dict(ptr=torch.tensor([0, 2])), "ptr must run from 0 to N"),
-    (dict(ptr=torch.tensor([0, 3, 2, 4])), "non-decreasing"),
-    (dict(n_atoms_max=1), "molecule 0 has 2 atoms, more than n_atoms_max=1"),
-    (dict(z=torch.tensor([6, 0, 1, 1])), "atomic number 0 at atom index 1"),
-    (dict(permutation="sorted"), "permutation must be"),
-    (dict(noise=torch.zeros(4, dtype=torch.float64)), "noise is needed by, and only by"),
-    (dict(pos=torch.tensor([[0.0, 0, 0], [1, 0, 0], [0, float("nan"), 0], [0, 1, 1]], dtype=torch.float64)),
-     "molecule 1: atom 0 has a non-finite position"),
-    (dict(permutation="sorted_canonical", pos=torch.zeros(4, 3, dtype=torch.float64)),
-     "molecule 0: atoms 0 and 1 are at the same position"),
-])
+@pytest.mark.parametrize("bad, message", BAD_COULOMB_CALLS)
 def test_direct_calls_with_bad_arguments_raise(bad, message):
-    args = dict(z=torch.tensor([6, 8, 1, 1]), pos=torch.randn(4, 3, dtype=torch.float64), ptr=torch.tensor([0, 2, 4]),
-                noise=None, n_atoms_max=3, permutation="sorted_l2")
-    args.update(bad)
     with pytest.raises(ValueError, match=message):
-        torch.ops.geognn.coulomb_matrix(args["z"], args["pos"], args["ptr"], _half_z_to_2_4(args["pos"]),
-                                        args["noise"], args["n_atoms_max"], args["permutation"], 0.0, 1e-10, 1.0, False,
-                                        torch.float64)
+        call_coulomb_op("cpu", **bad)
 
 
 def test_thread_count_does_not_change_a_bit(qm9):

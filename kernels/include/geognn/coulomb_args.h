@@ -10,18 +10,23 @@
 
 namespace geognn {
 
-coulomb::Order parse_coulomb_order(c10::string_view permutation);
+// One call's inputs, checked and made contiguous, with its output allocated on
+// pos's device and not yet written. The checks raise ValueError naming the
+// argument, or the first molecule or atom at fault: shapes, dtypes, devices
+// and settings; ptr running from 0 to N without decreasing; no molecule above
+// n_atoms_max atoms; atomic numbers in 1..118. The value checks run as ATen
+// ops and read one small summary back (a single synchronisation on a GPU).
+struct CoulombCall {
+  coulomb::Order order;
+  at::Tensor z, pos, ptr, diagonal, noise;  // noise undefined unless Order::Random
+  int64_t num_molecules, width;             // width: output entries per molecule
+  at::Tensor out;                           // (B, n, n), or (B, n (n + 1) / 2) when flatten
+};
 
-// Shapes, dtypes, devices and settings; raises ValueError naming the argument.
-void check_coulomb_args(const at::Tensor& z, const at::Tensor& pos, const at::Tensor& ptr, const at::Tensor& diagonal,
-                        const std::optional<at::Tensor>& noise, int64_t n_atoms_max, coulomb::Order order,
-                        double distance_scale, at::ScalarType dtype);
-
-// Values: ptr runs from 0 to N without decreasing, no molecule has more than
-// n_atoms_max atoms, every atomic number is in 1..118. Reads one small summary
-// back to the host (a single synchronisation on a GPU); raises ValueError
-// naming the first molecule or atom at fault.
-void check_coulomb_values(const at::Tensor& z, const at::Tensor& ptr, int64_t n_atoms_max);
+CoulombCall prepare_coulomb_call(const at::Tensor& z, const at::Tensor& pos, const at::Tensor& ptr,
+                                 const at::Tensor& diagonal, const std::optional<at::Tensor>& noise,
+                                 int64_t n_atoms_max, c10::string_view permutation, double distance_scale,
+                                 bool flatten, at::ScalarType dtype);
 
 // Raises the ValueError for a molecule whose kernel reported `status` (a
 // coulomb::Status other than kOk): a non-finite position, the closest pair of
