@@ -51,8 +51,11 @@ def add_parser(subparsers) -> None:
                                epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     _add_common(coulomb)
     cm = coulomb.add_argument_group("Coulomb matrix")
-    cm.add_argument("--permutation", choices=["none", "sorted_l2", "eigenspectrum", "random"], default="sorted_l2",
-                    help="none: atoms in file order; sorted_l2: rows and columns sorted by row norm, largest first; "
+    cm.add_argument("--permutation", choices=["none", "sorted_l2", "sorted_canonical", "eigenspectrum", "random"],
+                    default="sorted_l2",
+                    help="none: atoms in file order; sorted_l2: rows and columns sorted by row norm, largest first "
+                         "(as DScribe; rows of equal norm keep the file order); sorted_canonical: the same, with "
+                         "ties broken canonically, so every atom order of a geometry gives the same matrix; "
                          "eigenspectrum: eigenvalues sorted by |value|, largest first; random: row norms "
                          "perturbed by Gaussian noise of width --sigma before sorting (augmentation; drawn with "
                          "--seed) (default: sorted_l2)")
