@@ -1,7 +1,10 @@
 """Featurizer benchmarks: geognn beside DScribe, vesin, matscipy and ASE in one run.
 
-Prints one JSON line per measurement (median of --repeats, seconds) and never
-asserts on time. Full-size run (as in benchmarks/RESULTS.md):
+Prints one JSON line per measurement (median, min and max of --repeats, in
+seconds, with the library measured and its setting; a peer that is not
+installed gets a "skipped" line) and never asserts on time. `geognn bench
+--suite featurize` runs this script and turns its lines into records.
+Full-size run (as in benchmarks/RESULTS.md):
 
     .venv/bin/python benchmarks/featurize.py --n-molecules 10000 --periodic-atoms 10000 --threads 2
 
@@ -26,32 +29,44 @@ import numpy as np
 import torch
 
 
+def spread(times):
+    """Median, min and max of a list of seconds, and how many there are."""
+    return statistics.median(times), min(times), max(times), len(times)
+
+
 def timed(fn, repeats):
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+    return spread(times)
 
 
 def timed_interleaved(cases, repeats):
-    """Median and min of each case, the cases run in turn (A B C A B C ...) so drifts of a shared machine hit all."""
+    """Median, min, max and count of each case, the cases run in turn (A B C A B C ...) so drifts of a shared machine hit all."""
     times = {name: [] for name, _ in cases}
     for _ in range(repeats):
         for name, fn in cases:
             start = time.perf_counter()
             fn()
             times[name].append(time.perf_counter() - start)
-    return {name: (statistics.median(t), min(t)) for name, t in times.items()}
+    return {name: spread(t) for name, t in times.items()}
 
 
-def emit(suite, impl, n_items, item, median_s, min_s, **extra):
+def emit(suite, impl, n_items, item, median_s, min_s, max_s, repeats, library="geognn", setting="default", **extra):
+    """One measurement line: ``library`` is "geognn" or the peer measured, ``setting`` the peer's setting."""
     print(json.dumps({
-        "suite": suite, "impl": impl, "n": n_items, "item": item,
-        "median_s": round(median_s, 6), "min_s": round(min_s, 6),
+        "suite": suite, "impl": impl, "library": library, "setting": setting, "n": n_items, "item": item,
+        "median_s": round(median_s, 6), "min_s": round(min_s, 6), "max_s": round(max_s, 6), "repeats": repeats,
         "per_item_us": round(1e6 * median_s / n_items, 3), "items_per_s": round(n_items / median_s, 1), **extra,
     }), flush=True)
+
+
+def skipped(suite, library, err):
+    """A peer that is not installed here: said, never silently left out."""
+    print(json.dumps({"suite": suite, "library": library, "skipped": f"{library} is not installed here ({err})"}),
+          flush=True)
 
 
 def load_qm9(n, sample, seed=0):
@@ -74,19 +89,24 @@ def as_tensors(rows):
 
 def coulomb_suite(rows, repeats):
     import ase
-    from dscribe.descriptors import CoulombMatrix as DScribeCM
 
     from geognn.featurize import CoulombMatrix
 
+    try:
+        from dscribe.descriptors import CoulombMatrix as DScribeCM
+    except ImportError as err:
+        DScribeCM = None
+        skipped("coulomb_matrix sorted_l2 n_atoms_max=29", "dscribe", err)
     n = len(rows)
     atoms = [ase.Atoms(numbers=r.z, positions=r.pos) for r in rows]
     z, pos, batch = as_tensors(rows)
     ours = CoulombMatrix(29, permutation="sorted_l2")
     ours_to32 = CoulombMatrix(29, permutation="sorted_l2", dtype=torch.float32)
     canonical = CoulombMatrix(29, permutation="sorted_canonical")
-    theirs = DScribeCM(n_atoms_max=29, permutation="sorted_l2")
     ours.create(atoms[:5])  # warm-up of lazy initialisation on both sides
-    theirs.create(atoms[:5])
+    if DScribeCM is not None:
+        theirs = DScribeCM(n_atoms_max=29, permutation="sorted_l2")
+        theirs.create(atoms[:5])
     pos32 = pos.float()
     reference = CoulombMatrix(29, permutation="sorted_l2")
     reference.use_native = False  # the pure-PyTorch path (GPU path, and the kernel's reference)
@@ -100,19 +120,22 @@ def coulomb_suite(rows, repeats):
         ("geognn tensors float32", "torch.float32", lambda: ours(z, pos32, batch)),
         ("geognn create(list of Atoms), sorted_canonical", "torch.float64", lambda: canonical.create(atoms)),
         ("geognn tensors float64, sorted_canonical", "torch.float64", lambda: canonical(z, pos, batch)),
-        ("dscribe n_jobs=1", "float64", lambda: theirs.create(atoms, n_jobs=1)),
     ]
+    if DScribeCM is not None:
+        cases.append(("dscribe n_jobs=1", "float64", lambda: theirs.create(atoms, n_jobs=1)))
     results = timed_interleaved([(name, fn) for name, _, fn in cases], repeats)
-    # n_jobs=2 runs apart, after the others: its joblib worker processes outlive each call and
-    # took a core from whatever ran next, which doubled DScribe n_jobs=1's median when interleaved.
-    cases.append(("dscribe n_jobs=2", "float64", lambda: theirs.create(atoms, n_jobs=2)))
-    results["dscribe n_jobs=2"] = timed(cases[-1][2], repeats)
-    dscribe_1 = results["dscribe n_jobs=1"][0]
+    if DScribeCM is not None:
+        # n_jobs=2 runs apart, after the others: its joblib worker processes outlive each call and
+        # took a core from whatever ran next, which doubled DScribe n_jobs=1's median when interleaved.
+        cases.append(("dscribe n_jobs=2", "float64", lambda: theirs.create(atoms, n_jobs=2)))
+        results["dscribe n_jobs=2"] = timed(cases[-1][2], repeats)
+    dscribe_1 = results["dscribe n_jobs=1"][0] if DScribeCM is not None else None
     for name, dtype, _ in cases:
-        median_s, min_s = results[name]
+        median_s = results[name][0]
         suite = "coulomb_matrix " + ("sorted_canonical" if "canonical" in name else "sorted_l2") + " n_atoms_max=29"
-        emit(suite, name, n, "molecule", median_s, min_s,
-             output_dtype=dtype, speedup_vs_dscribe_n_jobs_1=round(dscribe_1 / median_s, 2))
+        peer = {"library": "dscribe", "setting": name.split()[-1]} if name.startswith("dscribe") else {}
+        ratio = {"speedup_vs_dscribe_n_jobs_1": round(dscribe_1 / median_s, 2)} if dscribe_1 else {}
+        emit(suite, name, n, "molecule", *results[name], output_dtype=dtype, **peer, **ratio)
 
 
 def coulomb_symmetric_suite(n, repeats):
@@ -133,13 +156,13 @@ def coulomb_symmetric_suite(n, repeats):
     cases = [(p, CoulombMatrix(29, permutation=p)) for p in ("sorted_l2", "sorted_canonical")]
     results = timed_interleaved([(p, lambda cm=cm: cm(z, pos, batch)) for p, cm in cases], repeats)
     sorted_l2 = results["sorted_l2"][0]
-    for name, (median_s, min_s) in results.items():
+    for name, times in results.items():
         emit("coulomb_matrix g2 collection repeated, n_atoms_max=29, tensors float64", f"geognn {name}", n,
-             "molecule", median_s, min_s, cost_vs_sorted_l2=round(median_s / sorted_l2, 2))
+             "molecule", *times, cost_vs_sorted_l2=round(times[0] / sorted_l2, 2))
 
 
 def cuda_timed(fn, repeats):
-    """Median and min seconds of fn() on the GPU: synchronised before and after each call, after one warm-up."""
+    """Median, min and max seconds of fn() on the GPU: synchronised before and after each call, after one warm-up."""
     fn()
     torch.cuda.synchronize()
     times = []
@@ -149,7 +172,7 @@ def cuda_timed(fn, repeats):
         fn()
         torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    return statistics.median(times), min(times)
+    return spread(times)
 
 
 def coulomb_cuda_suite(z, pos, batch, repeats):
@@ -189,8 +212,8 @@ def coulomb_cuda_suite(z, pos, batch, repeats):
     torch_path.use_native = False
     cases.append(("torch path sorted_l2, float64 (no CUDA kernel)", torch_path, pos_d))
     for name, cm, p in cases:
-        median_s, min_s = cuda_timed(lambda cm=cm, p=p: cm(z_d, p, batch_d), repeats)
-        emit(suite, name, n, "molecule", median_s, min_s, speedup_vs_cpu_kernel=round(cpu_s[0] / median_s, 2))
+        times = cuda_timed(lambda cm=cm, p=p: cm(z_d, p, batch_d), repeats)
+        emit(suite, name, n, "molecule", *times, speedup_vs_cpu_kernel=round(cpu_s[0] / times[0], 2))
     out = CoulombMatrix(29, permutation="sorted_l2")(z_d, pos_d, batch_d)
     emit(suite, "device-to-host copy of the float64 (B, 29, 29) output", n, "molecule",
          *cuda_timed(lambda: out.cpu(), repeats), bytes=out.numel() * out.element_size())
@@ -239,11 +262,13 @@ def molecule_graph_suite(rows, repeats, cutoff, ase_limit):
         ("vesin (one call per molecule)", vesin_each),
         ("matscipy (one call per molecule)", matscipy_each),
     ], repeats)
-    for name, (median_s, min_s) in results.items():
-        emit(suite, name, n, "molecule", median_s, min_s, **({"edges": num_edges} if "all in one" in name else {}))
+    for name, times in results.items():
+        library = name.split()[0]
+        emit(suite, name, n, "molecule", *times, library=library,
+             **({"edges": num_edges} if "all in one" in name else {}))
     few = [Atoms(numbers=r.z, positions=r.pos) for r in rows[:ase_limit]]
     emit(suite, "ase.neighborlist (one call per molecule)", len(few), "molecule",
-         *timed(lambda: [ase_neighbor_list("ijS", a, cutoff) for a in few], max(1, repeats // 2)))
+         *timed(lambda: [ase_neighbor_list("ijS", a, cutoff) for a in few], max(1, repeats // 2)), library="ase")
 
 
 def periodic_suite(n_atoms, repeats, cutoff):
@@ -270,10 +295,11 @@ def periodic_suite(n_atoms, repeats, cutoff):
         ("matscipy", lambda: matscipy_neighbour_list("ijS", positions=points, cell=cell, pbc=[True] * 3,
                                                       cutoff=cutoff)),
     ], repeats)
-    for name, (median_s, min_s) in results.items():
+    for name, times in results.items():
         extra = {"edges": num_edges} if name.startswith("geognn") else {}
-        emit(suite, name, n_atoms, "atom", median_s, min_s, **extra)
-    emit(suite, "ase.neighborlist", n_atoms, "atom", *timed(lambda: ase_neighbor_list("ijS", atoms, cutoff), 1))
+        emit(suite, name, n_atoms, "atom", *times, library=name.split()[0], **extra)
+    emit(suite, "ase.neighborlist", n_atoms, "atom", *timed(lambda: ase_neighbor_list("ijS", atoms, cutoff), 1),
+         library="ase")
 
 
 def main(argv=None):

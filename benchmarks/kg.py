@@ -21,7 +21,9 @@ is reported apart, PyKEEN validates nothing here); the median time to rank the
 whole test set in both directions with filtering (train + valid + test), after
 a warm-up; the test metrics after ``--epochs`` epochs; and a profiled extra
 epoch: wall time, the time inside torch operators (self CPU time on the main
-thread) and the rest (Python and framework overhead), with the top operators.
+thread) and the rest (Python and framework overhead), with the top operators;
+and the peak resident memory of each worker process (data, model, training and
+ranking; the largest over rounds).
 Then one ratio line per dataset (PyKEEN / geognn; median of ratios of the same
 round too). Never asserts on time.
 
@@ -200,6 +202,8 @@ def _metric_subset(metrics: dict) -> dict:
 
 
 def worker_main(args) -> None:
+    import resource
+
     import torch
 
     torch.set_num_threads(args.threads)
@@ -208,6 +212,8 @@ def worker_main(args) -> None:
         result = run_geognn(args)
     else:
         result = run_pykeen(args)
+    # The whole worker's resident high-water mark (Linux reports KiB): data, model, training and ranking.
+    result["peak_rss_bytes"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     print("RESULT " + json.dumps(result), flush=True)
 
 
@@ -239,12 +245,15 @@ def speed(args) -> None:
             if not results:
                 continue
             steady = [t for r in results for t in r["epoch_times_s"][1:]]
+            evals = [t for r in results for t in r["eval_times_s"]]
             record = {"suite": "kg", "measure": "speed", "dataset": dataset, "library": lib,
                       "threads": args.threads, "epochs_per_round": args.epochs, "rounds": len(results),
                       "epoch_s_median": median_or_none(steady), "epoch_s_min": min(steady, default=None),
                       "epoch_s_max": max(steady, default=None),
                       "first_epoch_s": [round(r["epoch_times_s"][0], 4) for r in results],
-                      "eval_test_s_median": median_or_none([t for r in results for t in r["eval_times_s"]]),
+                      "eval_test_s_median": median_or_none(evals), "eval_test_s_min": min(evals, default=None),
+                      "eval_test_s_max": max(evals, default=None), "eval_repeats": len(evals),
+                      "peak_rss_bytes": max(r.get("peak_rss_bytes", 0) for r in results),
                       "metrics_after_epochs": results[-1]["metrics_after_epochs"],
                       "metrics_after_epochs_count": results[-1]["trained_epochs"],
                       "profiled_epoch": {k: results[-1][k] for k in ("profiled_epoch_s", "in_torch_ops_s",
