@@ -1,7 +1,7 @@
 # geognn: every target sets up what it needs on a fresh machine.
 #   make test        CPU venv (.venv), pinned CPU torch, native build, pytest
 #   make check-cuda  CUDA venv (.venv-cuda), torch CUDA build, nvcc build of kernels/cuda for sm_80 + sm_90
-#   make bench       benchmark suites beside the peer libraries (.venv-bench)
+#   make bench       geognn bench: every suite beside the peer libraries (.venv-bench), runs/bench/
 #   make demo        train a small SchNet on QM9 and predict for a few SMILES
 SHELL := /bin/bash
 PYTHON ?= python3.11
@@ -59,13 +59,14 @@ demo: $(VENV)/.built
 	MPLBACKEND=Agg bash scripts/demo.sh $(VENV)/bin
 
 # --- Benchmarks (peers in .venv-bench, set up by benchmarks/setup_peers.sh) ------
+# `geognn bench` runs inside .venv-bench from this checkout (geognn is not installed there; it uses the
+# native build of .venv, made against the same torch): results.json, results.md and charts in runs/bench.
+# make bench BENCH_ARGS=--quick         a few minutes;  BENCH_ARGS="--suite all" adds accuracy (long)
 BENCH_PY := .venv-bench/bin/python
+BENCH_ARGS ?=
 bench: $(VENV)/.built
 	bash benchmarks/setup_peers.sh
-	$(BENCH_PY) benchmarks/kernels.py
-	$(BENCH_PY) benchmarks/featurize.py --n-molecules 10000 --periodic-atoms 10000 --threads 2
-	$(BENCH_PY) benchmarks/models.py
-	$(BENCH_PY) benchmarks/kg.py speed
+	$(BENCH_PY) -m geognn.cli.main bench --out runs/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf build geognn/_C*.so *.egg-info

@@ -104,7 +104,7 @@ def ratio(x: float | None, significant_difference: bool = True) -> str:
 
 def ratio_range(values: list[float], significant_difference: bool = True) -> str:
     """One ratio, or its range over runs: **1.58–1.95×**; flagged when geognn trails in any run."""
-    if len(values) == 1:
+    if times(min(values)) == times(max(values)):  # one run, or runs that print alike
         return ratio(values[0], significant_difference)
     text = f"{times(min(values)).rstrip('×')}–{times(max(values))}"
     if not significant_difference:

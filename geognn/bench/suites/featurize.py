@@ -8,6 +8,7 @@ runs (the CUDA kernel beside the CPU kernel; the peers have no GPU path).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from geognn.bench.records import Record
@@ -41,6 +42,23 @@ def invocations(options: Options, usable: set[str], scripts_dir: Path) -> list[I
     return [Invocation("featurize", args, label, sizes)]
 
 
+WHAT = (  # the script's suite names -> what a record says; sizes are fields of the record, not of this text
+    (r"coulomb_matrix (\w+) n_atoms_max=(\d+)$", r"Coulomb matrix, \1, n_atoms_max \2, QM9 molecules"),
+    (r"coulomb_matrix g2 collection repeated, n_atoms_max=(\d+), tensors float64",
+     r"Coulomb matrix, sorted_canonical beside sorted_l2, ASE g2 molecules repeated, n_atoms_max \1"),
+    (r"coulomb_matrix on (.+), n_atoms_max=(\d+)", r"Coulomb matrix on \1, n_atoms_max \2, QM9 molecules"),
+    (r"radius_graph QM9 molecules cutoff=(\S+)", r"radius graph, QM9 molecules, cutoff \1 Å"),
+    (r"radius_graph periodic \d+ atoms cutoff=(\S+)", r"radius graph, periodic skewed cell, cutoff \1 Å"),
+)
+
+
+def what(script_suite: str) -> str:
+    for pattern, replacement in WHAT:
+        if re.match(pattern, script_suite):
+            return re.sub(pattern, replacement, script_suite)
+    return script_suite
+
+
 def parse(lines: list[dict], invocation: Invocation, options: Options, usable: set[str]) -> Parsed:
     parsed = Parsed()
     for line in lines:
@@ -52,11 +70,12 @@ def parse(lines: list[dict], invocation: Invocation, options: Options, usable: s
         library = line.get("library", "geognn")
         if library != "geognn" and library not in usable:
             continue  # a peer not requested with --peers
-        impl = line["impl"]
+        # DScribe's setting (n_jobs) is its own column; the implementation is the same call.
+        impl = "DScribe create(list of Atoms)" if library == "dscribe" else line["impl"]
         extra = {k: line[k] for k in ("output_dtype", "edges", "speedup_vs_dscribe_n_jobs_1", "cost_vs_sorted_l2",
                                       "speedup_vs_cpu_kernel", "bytes") if k in line}
         parsed.records.append(Record(
-            suite=NAME, what=line["suite"], impl=impl, library=library, setting=line.get("setting", "default"),
+            suite=NAME, what=what(line["suite"]), impl=impl, library=library, setting=line.get("setting", "default"),
             size=line["n"], size_unit=line["item"] + "s", device=options.device, median=line["median_s"],
             min=line["min_s"], max=line.get("max_s"), repeats=line.get("repeats"), per_item=True,
             primary=impl in PRIMARY, headline=impl in HEADLINE, extra=extra,

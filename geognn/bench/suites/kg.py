@@ -16,8 +16,9 @@ from geognn.bench.suites.base import Invocation, Options, Parsed, Unsupported, l
 NAME = "kg"
 DESCRIPTION = "ConvE epoch and filtered test-ranking time vs PyKEEN (same recipe)"
 PEERS = ("pykeen",)
-LABELS = {"geognn": "geognn ConvE", "pykeen": "PyKEEN ConvE (LCWATrainingLoop, BCEAfterSigmoidLoss)"}
-SETTINGS = {"geognn": "default", "pykeen": "ConvE recipe (as geognn's)"}
+LABELS = {"geognn": "geognn ConvE", "pykeen": "PyKEEN ConvE"}
+SETTINGS = {"geognn": "default", "pykeen": "LCWA loop, BCE, geognn's recipe"}
+GRAPHS = {"umls": "UMLS", "kinships": "Kinships", "nations": "Nations"}
 
 
 def invocations(options: Options, usable: set[str], scripts_dir: Path) -> list[Invocation]:
@@ -57,7 +58,8 @@ def parse(lines: list[dict], invocation: Invocation, options: Options, usable: s
                       size_unit="training triples", device=options.device, primary=library == "geognn",
                       headline=library == "geognn" and dataset in ("umls", "kinships"),
                       peak_memory_bytes=line.get("peak_rss_bytes") or None)
-        epoch = Record(what=f"ConvE training epoch, {dataset}", median=line["epoch_s_median"],
+        graph = GRAPHS.get(dataset, dataset)
+        epoch = Record(what=f"ConvE training epoch, {graph}", median=line["epoch_s_median"],
                        min=line["epoch_s_min"], max=line["epoch_s_max"],
                        repeats=line["rounds"] * (line["epochs_per_round"] - 1),
                        extra={"first_epoch_s": line["first_epoch_s"], "batches_per_epoch": line.get("batches_per_epoch"),
@@ -65,7 +67,7 @@ def parse(lines: list[dict], invocation: Invocation, options: Options, usable: s
                               "metrics_after_epochs_count": line["metrics_after_epochs_count"],
                               "profiled_epoch": line["profiled_epoch"], "peak_memory": "whole worker process"},
                        **common)
-        ranking = Record(what=f"ConvE filtered test ranking (both directions), {dataset}",
+        ranking = Record(what=f"ConvE filtered test ranking (both directions), {graph}",
                          median=line["eval_test_s_median"], min=line.get("eval_test_s_min"),
                          max=line.get("eval_test_s_max"), repeats=line.get("eval_repeats"),
                          extra={"peak_memory": "whole worker process"}, **common)
