@@ -77,11 +77,7 @@ def size(r: Record) -> str:
 
 def times(x: float) -> str:
     """A ratio as printed: 2.43×, 12.1×, 305×."""
-    if x >= 100:
-        return f"{x:,.0f}×"
-    if x >= 10:
-        return f"{x:.1f}×"
-    return f"{x:.2f}×"
+    return f"{significant(x)}×"
 
 
 def _shown(x: float) -> float:

@@ -17,7 +17,8 @@ LEGEND = ("Ratios are peer time / geognn time (per item where the sizes differ),
           "above 1 geognn is faster. **Bold**: geognn leads; " + fmt.TRAILS + ": geognn is slower. "
           "\"paired\" is the median of per-round ratios (the figure load drifts move least); \"memory\" is the peer's "
           "peak memory / geognn's. "
-          "Times are medians over interleaved repeats, with min–max.")
+          "Times are medians over interleaved repeats, with min–max; a blank peak memory was not measured by "
+          "that suite.")
 
 
 def run_summary(results: dict[str, Any]) -> list[str]:

@@ -69,16 +69,18 @@ def takes_option(script: Path, option: str) -> bool:
     return f'"{option}"' in script.read_text(encoding="utf-8")
 
 
-def subprocess_env() -> dict[str, str]:
+def subprocess_env(quiet: bool = True) -> dict[str, str]:
     """The environment for a script: the geognn being run goes first on its import path.
 
     A peers' virtual environment (``.venv-bench``) holds no geognn install; the
     scripts import geognn from the checkout this process imported it from.
+    ``quiet``: Python warnings off (the runner keeps each script's output in a log).
     """
     env = dict(os.environ)
     root = str(package_root())
     env["PYTHONPATH"] = os.pathsep.join([root, *filter(None, [env.get("PYTHONPATH")])])
-    env.setdefault("PYTHONWARNINGS", "ignore")
+    if quiet:
+        env.setdefault("PYTHONWARNINGS", "ignore")
     return env
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from geognn.bench.scripts import BENCHMARKS_ENV, find_benchmarks, first_docstring_line, scripts
+from geognn.bench.scripts import BENCHMARKS_ENV, find_benchmarks, first_docstring_line, scripts, subprocess_env
 
 # Kept importable from here (older code and tests import it from the CLI module).
 __all__ = ["add_parser", "find_benchmarks", "run_bench"]
@@ -134,7 +134,7 @@ def _run_script(args) -> int:
     command = [sys.executable, str(available[args.script]), *script_args]
     print(f"geognn: running {' '.join(command)}", file=sys.stderr, flush=True)
     try:
-        return subprocess.call(command)
+        return subprocess.call(command, env=subprocess_env(quiet=False))
     except KeyboardInterrupt:
         return 130
 
@@ -146,6 +146,11 @@ def _run(args) -> int:
 
     if args.threads < 1:
         raise ValueError(f"--threads must be at least 1, not {args.threads}")
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device cuda: torch {torch.__version__} sees no GPU on this machine")
     options = Options(suites=parse_suites(args.suite), out=args.out or DEFAULT_OUT, quick=args.quick,
                       device=args.device, peers=parse_peers(args.peers), threads=args.threads,
                       benchmarks_dir=args.benchmarks_dir)

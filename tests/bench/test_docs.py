@@ -34,9 +34,10 @@ def test_the_generated_tables_do_not_depend_on_the_order_of_the_files():
 
 
 def test_a_region_is_replaced_between_its_markers_and_the_prose_around_it_is_kept():
-    text = f"prose before\n{docs.begin_marker('headline')}\nold table\n{docs.end_marker('headline')}\nprose after\n"
+    begin, end = docs.begin_marker("headline"), docs.end_marker("headline")
+    text = f"prose before\n{begin}\nold table\n{end}\nprose after\n"
     new = docs.replace_region(text, "headline", "| new |")
-    assert new == f"prose before\n{docs.begin_marker('headline')}\n| new |\n{docs.end_marker('headline')}\nprose after\n"
+    assert new == f"prose before\n{begin}\n| new |\n{end}\nprose after\n"
     assert docs.replace_region(new, "headline", "| new |") == new
     with pytest.raises(ValueError, match="no generated region 'summary'.*add the two lines"):
         docs.replace_region(text, "summary", "x")
