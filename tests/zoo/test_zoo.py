@@ -2,7 +2,6 @@
 
 import csv
 import io
-import shutil
 from contextlib import redirect_stdout
 
 import pytest
@@ -31,19 +30,13 @@ def test_unknown_names_list_what_exists():
         zoo.load("schnet-qm7")
 
 
-def test_damaged_weights_are_refused(tmp_path, monkeypatch):
-    shutil.copytree(zoo.MODELS_DIR, tmp_path / "models")
-    weights = tmp_path / "models" / f"{NAME}.pt"
+def test_damaged_weights_are_refused(zoo_copy):
+    weights = zoo_copy / f"{NAME}.pt"
     data = bytearray(weights.read_bytes())
     data[len(data) // 2] ^= 0xFF
     weights.write_bytes(bytes(data))
-    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path / "models")
-    zoo._card.cache_clear()
-    try:
-        with pytest.raises(zoo.ZooError, match="damaged or was replaced; reinstall geognn"):
-            zoo.load(NAME)
-    finally:
-        zoo._card.cache_clear()
+    with pytest.raises(zoo.ZooError, match="damaged or was replaced; reinstall geognn"):
+        zoo.load(NAME)
 
 
 @pytest.fixture(scope="module")

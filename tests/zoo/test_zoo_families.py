@@ -1,7 +1,6 @@
 """The zoo covers every model family: list, info and the Python API; a model from a newer geognn is refused."""
 
 import json
-import shutil
 
 import pytest
 
@@ -10,18 +9,20 @@ from geognn.cli.main import main as cli_main
 
 
 def test_list_names_every_shipped_model_and_families_cover_every_model_family():
-    assert zoo.list() == ["conve-umls", "schnet-qm9-small"] == zoo.available()
+    assert zoo.list() == ["conve-umls", "cormorant-qm9-small", "schnet-qm9-small"] == zoo.available()
     families = zoo.families()
-    assert families == {"schnet": ["schnet-qm9-small"], "cormorant": [], "conve": ["conve-umls"]}
+    assert families == {"schnet": ["schnet-qm9-small"], "cormorant": ["cormorant-qm9-small"],
+                        "conve": ["conve-umls"]}
     assert set(families) == set(zoo.FAMILIES)
 
 
-def test_zoo_list_shows_each_family_and_says_cormorant_has_no_shipped_model(capsys):
+def test_zoo_list_shows_each_family_with_its_models_and_metrics(capsys):
     assert cli_main(["zoo", "list"]) == 0
     listing = capsys.readouterr().out
     assert "SchNet (geognn.models.SchNet" in listing and "ConvE (geognn.models.ConvE" in listing
     cormorant = listing[listing.index("Cormorant (geognn.models.Cormorant"):listing.index("ConvE (")]
-    assert "no shipped model yet" in cormorant and "geognn train --model cormorant" in cormorant
+    assert "cormorant-qm9-small:" in cormorant and "test MAE: U0" in cormorant
+    assert "no shipped model" not in listing
     assert cli_main(["zoo"]) == 0 and capsys.readouterr().out == listing  # the old form lists too
 
 
@@ -39,15 +40,6 @@ def test_zoo_info_prints_the_card_as_the_old_form_does(capsys):
 def test_zoo_commands_explain_mistakes(argv, message, capsys):
     assert cli_main(argv) == 2
     assert message in capsys.readouterr().err
-
-
-@pytest.fixture
-def zoo_copy(tmp_path, monkeypatch):
-    shutil.copytree(zoo.MODELS_DIR, tmp_path / "models")
-    monkeypatch.setattr(zoo, "MODELS_DIR", tmp_path / "models")
-    zoo._card.cache_clear()
-    yield tmp_path / "models"
-    zoo._card.cache_clear()
 
 
 def _edit_card(folder, name, **changes):
@@ -78,3 +70,16 @@ def test_a_card_without_its_geognn_version_is_refused(zoo_copy):
     zoo._card.cache_clear()
     with pytest.raises(zoo.ZooError, match="does not say which geognn made it"):
         zoo.checkpoint_path("conve-umls")
+
+
+def test_a_family_without_a_shipped_model_says_why_or_that_it_has_none(zoo_copy, monkeypatch, capsys):
+    for path in zoo_copy.glob("cormorant-qm9-small.*"):
+        path.unlink()
+    zoo._card.cache_clear()
+    assert zoo.families()["cormorant"] == []
+    assert cli_main(["zoo", "list"]) == 0
+    listing = capsys.readouterr().out
+    assert listing[listing.index("Cormorant ("):listing.index("ConvE (")].endswith(":\n  no shipped model\n")
+    monkeypatch.setitem(zoo.FAMILIES, "cormorant", {**zoo.FAMILIES["cormorant"], "none_shipped": "none yet: why"})
+    assert cli_main(["zoo", "list"]) == 0
+    assert "Cormorant (geognn.models.Cormorant; molecular properties):\n  none yet: why\n" in capsys.readouterr().out
