@@ -1,6 +1,7 @@
 # geognn: every target sets up what it needs on a fresh machine.
 #   make test        CPU venv (.venv), pinned CPU torch, native build, pytest
 #   make check-cuda  CUDA venv (.venv-cuda), torch CUDA build, nvcc build of kernels/cuda for sm_80 + sm_90
+#   make test-gpu    the GPU test suite on this machine's CUDA device (tests/cuda and the other CUDA tests)
 #   make bench       geognn bench: every suite beside the peer libraries (.venv-bench), runs/bench/
 #   make demo        train a small SchNet on QM9 and predict for a few SMILES
 SHELL := /bin/bash
@@ -16,7 +17,7 @@ export MAX_JOBS ?= 2
 KERNEL_SOURCES := $(shell find kernels -type f) setup.py
 PIP = $(VENV)/bin/pip install --disable-pip-version-check -c $(VENV)/constraints.txt
 
-.PHONY: test install check-cuda bench demo clean
+.PHONY: test install check-cuda test-gpu bench demo clean
 
 # --- CPU environment --------------------------------------------------------
 $(VENV)/.deps: pyproject.toml
@@ -53,6 +54,38 @@ check-cuda: $(CUDA_VENV)/.deps
 	FORCE_CUDA=1 CUDA_HOME=$(CUDA_HOME) TORCH_CUDA_ARCH_LIST="8.0;9.0" \
 		$(CUDA_VENV)/bin/python setup.py -q build_ext --build-lib build/cuda/lib --build-temp build/cuda/tmp
 	$(CUDA_VENV)/bin/python tools/check_cuda_build.py build/cuda/lib
+
+# --- GPU test suite (needs a CUDA device) -----------------------------------------
+# By default: the CUDA torch of .venv-cuda plus the test dependencies, kernels built for the GPU present,
+# into build/gpu (the CPU build of .venv is left alone; GEOGNN_EXTENSION points the tests at this one).
+# On a GPU machine whose Python already has a CUDA torch (and maybe no RDKit, ASE or QM9):
+#   make test-gpu GPU_PYTHON=python3 GPU_TESTS=tests/cuda
+GPU_PYTHON ?=
+GPU_TESTS ?= tests/cuda tests/featurize/test_coulomb_cuda.py tests/models/test_cormorant.py
+ifeq ($(GPU_PYTHON),)
+GPU_DEPS := $(CUDA_VENV)/.test-deps
+GPU_PY := $(CUDA_VENV)/bin/python
+else
+GPU_DEPS :=
+GPU_PY := $(GPU_PYTHON)
+endif
+
+$(CUDA_VENV)/.test-deps: $(CUDA_VENV)/.deps pyproject.toml
+	$(CUDA_VENV)/bin/pip install -q --disable-pip-version-check -c $(CUDA_VENV)/constraints.txt \
+		"torch-geometric>=2.5" "e3nn>=0.5" "rdkit>=2023.9" "ase>=3.22" "vesin>=0.3" "matscipy>=1.0" \
+		"tqdm>=4.60" "matplotlib>=3.7" pytest "hypothesis>=6" "qm9pack>=1.0.3" "pandas>=2.0"
+	touch $@
+
+test-gpu: $(GPU_DEPS)
+	@$(GPU_PY) -c "import sys, torch; sys.exit(0 if torch.cuda.is_available() else \
+		f'make test-gpu needs a CUDA device, and torch {torch.__version__} sees none here. ' \
+		'make check-cuda checks the CUDA build without one.')"
+	rm -rf build/gpu
+	FORCE_CUDA=1 CUDA_HOME=$(CUDA_HOME) \
+		TORCH_CUDA_ARCH_LIST="$$($(GPU_PY) -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())')" \
+		$(GPU_PY) setup.py -q build_ext --build-lib build/gpu/lib --build-temp build/gpu/tmp
+	GEOGNN_EXTENSION="$$(ls build/gpu/lib/geognn/_C*.so)" GEOGNN_REQUIRE_NATIVE=1 MPLBACKEND=Agg \
+		$(GPU_PY) -m pytest -q -p no:cacheprovider $(GPU_TESTS)
 
 # --- Demo -----------------------------------------------------------------------
 demo: $(VENV)/.built

@@ -46,7 +46,7 @@ def _pip_cuda_includes() -> list[str]:
 
 
 def _extension():
-    sources = [os.path.join(KERNELS, name) for name in ("registration.cpp", "common.cpp", "coulomb_args.cpp")]
+    sources = [os.path.join(KERNELS, name) for name in ("registration.cpp", "common.cpp", "coulomb_args.cpp", "validate.cpp")]
     sources += sorted(glob.glob(os.path.join(KERNELS, "cpu", "*.cpp")))
     include_dirs = [os.path.join(ROOT, KERNELS, "include")]
     cxx = ["-O3", "-fopenmp"]  # the C++ standard is the one torch asks for

@@ -31,4 +31,25 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* what_a, con
                     " is on ", b.device());
 }
 
+void check_graph(const Tensor& src, const Tensor& dst, const Tensor& dst_perm, const Tensor& dst_ptr,
+                 const Tensor& src_perm, const Tensor& src_ptr, int64_t E) {
+  check_index_vector(src, "src");
+  check_index_vector(dst, "dst");
+  check_index_vector(dst_perm, "dst_perm");
+  check_index_vector(src_perm, "src_perm");
+  check_index_vector(dst_ptr, "dst_ptr");
+  check_index_vector(src_ptr, "src_ptr");
+  TORCH_CHECK_VALUE(src.numel() == E && dst.numel() == E && dst_perm.numel() == E && src_perm.numel() == E,
+                    "geognn: src, dst and both permutations must have one entry per edge (", E, "), got ",
+                    src.numel(), ", ", dst.numel(), ", ", dst_perm.numel(), ", ", src_perm.numel());
+  TORCH_CHECK_VALUE(dst_ptr.numel() >= 1 && src_ptr.numel() >= 1, "geognn: CSR offsets must not be empty");
+}
+
+void check_perm(const std::optional<Tensor>& perm, int64_t rows) {
+  if (!perm.has_value()) return;
+  check_index_vector(*perm, "perm");
+  TORCH_CHECK_VALUE(perm->numel() == rows, "geognn: perm has ", perm->numel(), " entries for ", rows,
+                    " source rows");
+}
+
 }  // namespace geognn

@@ -27,26 +27,29 @@ std::tuple<Tensor, Tensor> call_segment_reduce(const Tensor& src, const OptTenso
   return op.call(src, perm, indptr, reduce);
 }
 
-std::tuple<Tensor, Tensor> call_scatter_reduce(const Tensor& src, const Tensor& index, int64_t num_rows,
+// Sizes travel as SymInt: under torch.compile(dynamic=True) they are symbols, and
+// an int64_t anywhere on the way would specialise the compiled graph to one size.
+std::tuple<Tensor, Tensor> call_scatter_reduce(const Tensor& src, const Tensor& index, const c10::SymInt& num_rows,
                                                c10::string_view reduce) {
-  static auto op = c10::Dispatcher::singleton()
-                       .findSchemaOrThrow("geognn::scatter_reduce", "")
-                       .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, int64_t, c10::string_view)>();
+  static auto op =
+      c10::Dispatcher::singleton()
+          .findSchemaOrThrow("geognn::scatter_reduce", "")
+          .typed<std::tuple<Tensor, Tensor>(const Tensor&, const Tensor&, c10::SymInt, c10::string_view)>();
   return op.call(src, index, num_rows, reduce);
 }
 
-Tensor call_segment_broadcast(const Tensor& grad, const OptTensor& perm, const Tensor& indptr, int64_t num_rows,
-                              bool mean) {
+Tensor call_segment_broadcast(const Tensor& grad, const OptTensor& perm, const Tensor& indptr,
+                              const c10::SymInt& num_rows, bool mean) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("geognn::segment_broadcast", "")
-                       .typed<Tensor(const Tensor&, const OptTensor&, const Tensor&, int64_t, bool)>();
+                       .typed<Tensor(const Tensor&, const OptTensor&, const Tensor&, c10::SymInt, bool)>();
   return op.call(grad, perm, indptr, num_rows, mean);
 }
 
-Tensor call_arg_scatter(const Tensor& grad, const Tensor& arg, int64_t num_rows) {
+Tensor call_arg_scatter(const Tensor& grad, const Tensor& arg, const c10::SymInt& num_rows) {
   static auto op = c10::Dispatcher::singleton()
                        .findSchemaOrThrow("geognn::arg_scatter", "")
-                       .typed<Tensor(const Tensor&, const Tensor&, int64_t)>();
+                       .typed<Tensor(const Tensor&, const Tensor&, c10::SymInt)>();
   return op.call(grad, arg, num_rows);
 }
 
@@ -84,14 +87,14 @@ class SegmentReduceFn : public torch::autograd::Function<SegmentReduceFn> {
     ctx->saved_data["indptr"] = indptr;
     ctx->saved_data["arg"] = arg;
     ctx->saved_data["reduce"] = std::string(reduce);
-    ctx->saved_data["rows"] = src.size(0);
+    ctx->saved_data["rows"] = src.sym_size(0);
     ctx->mark_non_differentiable({arg});
     return {out, arg};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const ReduceKind kind = parse_reduce(ctx->saved_data["reduce"].toStringRef());
-    const int64_t rows = ctx->saved_data["rows"].toInt();
+    const c10::SymInt rows = ctx->saved_data["rows"].toSymInt();
     Tensor grad_src;
     if (kind == ReduceKind::Sum || kind == ReduceKind::Mean) {
       grad_src = call_segment_broadcast(grads[0], saved_optional(ctx, "perm"), ctx->saved_data["indptr"].toTensor(),
@@ -105,8 +108,8 @@ class SegmentReduceFn : public torch::autograd::Function<SegmentReduceFn> {
 
 class ScatterReduceFn : public torch::autograd::Function<ScatterReduceFn> {
  public:
-  static variable_list forward(AutogradContext* ctx, const Tensor& src, const Tensor& index, int64_t num_rows,
-                               c10::string_view reduce) {
+  static variable_list forward(AutogradContext* ctx, const Tensor& src, const Tensor& index,
+                               const c10::SymInt& num_rows, c10::string_view reduce) {
     Tensor out, arg;
     {
       at::AutoDispatchBelowADInplaceOrView guard;
@@ -116,7 +119,7 @@ class ScatterReduceFn : public torch::autograd::Function<ScatterReduceFn> {
     ctx->saved_data["arg"] = arg;
     ctx->saved_data["reduce"] = std::string(reduce);
     ctx->saved_data["num_rows"] = num_rows;
-    ctx->saved_data["rows"] = src.size(0);
+    ctx->saved_data["rows"] = src.sym_size(0);
     ctx->mark_non_differentiable({arg});
     return {out, arg};
   }
@@ -131,10 +134,15 @@ class ScatterReduceFn : public torch::autograd::Function<ScatterReduceFn> {
     if (kind == ReduceKind::Sum) {
       grad_src = at::index_select(g, 0, index);
     } else if (kind == ReduceKind::Mean) {
-      const Tensor count = at::bincount(index, {}, ctx->saved_data["num_rows"].toInt()).clamp_min(1).to(g.scalar_type());
+      // Counted with index_add_ rather than bincount, which reads the index's range back to the host on CUDA.
+      const c10::SymInt num_rows = ctx->saved_data["num_rows"].toSymInt();
+      const Tensor count = at::zeros_symint({num_rows}, index.options())
+                               .index_add_(0, index, at::ones_like(index))
+                               .clamp_min(1)
+                               .to(g.scalar_type());
       grad_src = at::index_select(g / count.unsqueeze(1), 0, index);
     } else {
-      grad_src = call_arg_scatter(g, ctx->saved_data["arg"].toTensor(), ctx->saved_data["rows"].toInt());
+      grad_src = call_arg_scatter(g, ctx->saved_data["arg"].toTensor(), ctx->saved_data["rows"].toSymInt());
     }
     return {grad_src, Tensor(), Tensor(), Tensor()};
   }
@@ -143,7 +151,7 @@ class ScatterReduceFn : public torch::autograd::Function<ScatterReduceFn> {
 class SegmentBroadcastFn : public torch::autograd::Function<SegmentBroadcastFn> {
  public:
   static Tensor forward(AutogradContext* ctx, const Tensor& grad, const OptTensor& perm, const Tensor& indptr,
-                        int64_t num_rows, bool mean) {
+                        const c10::SymInt& num_rows, bool mean) {
     at::AutoDispatchBelowADInplaceOrView guard;
     ctx->saved_data["perm"] = perm.has_value() ? c10::IValue(*perm) : c10::IValue();
     ctx->saved_data["indptr"] = indptr;
@@ -162,7 +170,7 @@ class SegmentBroadcastFn : public torch::autograd::Function<SegmentBroadcastFn> 
 
 class ArgScatterFn : public torch::autograd::Function<ArgScatterFn> {
  public:
-  static Tensor forward(AutogradContext* ctx, const Tensor& grad, const Tensor& arg, int64_t num_rows) {
+  static Tensor forward(AutogradContext* ctx, const Tensor& grad, const Tensor& arg, const c10::SymInt& num_rows) {
     at::AutoDispatchBelowADInplaceOrView guard;
     ctx->saved_data["arg"] = arg;
     return call_arg_scatter(grad, arg, num_rows);
@@ -172,8 +180,8 @@ class ArgScatterFn : public torch::autograd::Function<ArgScatterFn> {
     const Tensor arg = ctx->saved_data["arg"].toTensor();
     const Tensor& g = grads[0];
     Tensor result;
-    if (g.size(0) == 0) {
-      result = at::zeros(arg.sizes(), g.options());
+    if (g.sym_size(0) == 0) {
+      result = at::zeros_symint(arg.sym_sizes(), g.options());
     } else {
       result = at::where(arg >= 0, at::gather(g, 0, arg.clamp_min(0)), at::zeros({}, g.options()));
     }
@@ -262,18 +270,18 @@ std::tuple<Tensor, Tensor> segment_reduce_autograd(const Tensor& src, const OptT
   return {r[0], r[1]};
 }
 
-std::tuple<Tensor, Tensor> scatter_reduce_autograd(const Tensor& src, const Tensor& index, int64_t num_rows,
+std::tuple<Tensor, Tensor> scatter_reduce_autograd(const Tensor& src, const Tensor& index, c10::SymInt num_rows,
                                                    c10::string_view reduce) {
   auto r = ScatterReduceFn::apply(src, index, num_rows, reduce);
   return {r[0], r[1]};
 }
 
-Tensor segment_broadcast_autograd(const Tensor& grad, const OptTensor& perm, const Tensor& indptr, int64_t num_rows,
-                                  bool mean) {
+Tensor segment_broadcast_autograd(const Tensor& grad, const OptTensor& perm, const Tensor& indptr,
+                                  c10::SymInt num_rows, bool mean) {
   return SegmentBroadcastFn::apply(grad, perm, indptr, num_rows, mean);
 }
 
-Tensor arg_scatter_autograd(const Tensor& grad, const Tensor& arg, int64_t num_rows) {
+Tensor arg_scatter_autograd(const Tensor& grad, const Tensor& arg, c10::SymInt num_rows) {
   return ArgScatterFn::apply(grad, arg, num_rows);
 }
 
@@ -293,17 +301,22 @@ Tensor edge_product_autograd(const Tensor& a, const Tensor& b, const Tensor& ia,
 
 TORCH_LIBRARY(geognn, m) {
   m.set_python_module("geognn.ops._fake");
-  m.def("csr(Tensor index, int num_rows) -> (Tensor perm, Tensor indptr)");
+  // Sizes are SymInt so that torch.compile(dynamic=True) keeps them symbolic (no recompile per batch size).
+  m.def("csr(Tensor index, SymInt num_rows) -> (Tensor perm, Tensor indptr)");
   m.def("segment_reduce(Tensor src, Tensor? perm, Tensor indptr, str reduce) -> (Tensor out, Tensor arg)");
-  m.def("scatter_reduce(Tensor src, Tensor index, int num_rows, str reduce) -> (Tensor out, Tensor arg)");
-  m.def("segment_broadcast(Tensor grad, Tensor? perm, Tensor indptr, int num_rows, bool mean) -> Tensor");
-  m.def("arg_scatter(Tensor grad, Tensor arg, int num_rows) -> Tensor");
+  m.def("scatter_reduce(Tensor src, Tensor index, SymInt num_rows, str reduce) -> (Tensor out, Tensor arg)");
+  m.def("segment_broadcast(Tensor grad, Tensor? perm, Tensor indptr, SymInt num_rows, bool mean) -> Tensor");
+  m.def("arg_scatter(Tensor grad, Tensor arg, SymInt num_rows) -> Tensor");
   m.def(
       "message_sum(Tensor x, Tensor w, Tensor src, Tensor dst, Tensor dst_perm, Tensor dst_ptr, "
       "Tensor src_perm, Tensor src_ptr) -> Tensor");
   m.def(
       "edge_product(Tensor a, Tensor b, Tensor ia, Tensor ib, Tensor ia_perm, Tensor ia_ptr, "
       "Tensor ib_perm, Tensor ib_ptr) -> Tensor");
+  // Index validation with one host read (kernels/validate.cpp, geognn/validate.h): every value of
+  // indices[k] in [0, bounds[k]), each flag read back (and required true when its message is not empty).
+  m.def("check_indices(Tensor[] indices, SymInt[] bounds, str[] names, Tensor[] flags, str[] required) -> bool[]");
+  m.def("is_checked(Tensor index, SymInt bound) -> bool");
   // Coulomb matrices (kernels/cpu/coulomb.cpp, kernels/cuda/coulomb.cu); not differentiable: the featurizer's
   // torch path serves gradients, other devices and eigenspectra (and is the reference).
   m.def(

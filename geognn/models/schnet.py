@@ -25,8 +25,8 @@ from geognn.nn import (
     PolynomialCutoff,
     ShiftedSoftplus,
     cfconv_filters,
-    symmetric_pairs,
 )
+from geognn.nn.pairs import interaction_graph
 from geognn.ops import CSRGraph
 
 
@@ -152,25 +152,26 @@ class SchNet(MoleculeModel):
         ``pair_index`` (2, P), the unordered pairs of a symmetric edge list
         (:func:`geognn.nn.symmetric_pairs`), replaces ``edge_index``: distances,
         basis, cutoff and filters are then computed once per pair and used for
-        both directions (the same energies, about half the filter work). In
-        eager mode it is found here when the graph has no periodic shifts and
-        is symmetric (a radius graph is); under ``torch.compile`` it is used
-        only when passed, else the model works edge by edge. ``share_pairs=False``
-        forces the edge-by-edge computation (the reference the tests compare with).
+        both directions (the same energies, about half the filter work). It is
+        found here, on the device, when the graph has no periodic shifts and is
+        symmetric (a radius graph is); under ``torch.compile`` the graph must then
+        be symmetric (checked at run time). ``share_pairs=False`` forces the
+        edge-by-edge computation (the reference the tests compare with, and the
+        way to compile a directed graph).
+
+        Host synchronisations on CUDA: one per call, the read in
+        :func:`geognn.nn.pairs.interaction_graph` that validates every index
+        (edges, pairs, ``batch``) and learns whether the graph is symmetric;
+        every op after it trusts those tensors.
         """
         if pair_index is not None and edge_shift is not None:
             raise ValueError("pair_index is for graphs without periodic shifts; pass edge_index with edge_shift")
-        if not share_pairs:
-            pair_index = None
-        elif pair_index is None and edge_shift is None and not torch.compiler.is_compiling():
-            pair_index = symmetric_pairs(edge_index, z.shape[0])
         graph: CSRGraph | PairGraph
-        if pair_index is not None:
-            src, dst = pair_index[0], pair_index[1]
-            graph = PairGraph.from_pairs(pair_index, z.shape[0])
-        else:
-            src, dst = edge_index[0], edge_index[1]
-            graph = CSRGraph.from_edge_index(edge_index, num_src=z.shape[0])
+        graph, index = interaction_graph(edge_index, z.shape[0], batch=batch, num_graphs=num_graphs,
+                                         pair_index=pair_index if share_pairs else None,
+                                         share_pairs=share_pairs and edge_shift is None,
+                                         z=z, num_species=self.embedding.num_embeddings)
+        src, dst = index[0], index[1]
         edge_vec = pos[dst] - pos[src]
         if edge_shift is not None:
             edge_vec = edge_vec + edge_shift

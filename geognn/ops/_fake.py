@@ -49,6 +49,16 @@ def _edge_product(a, b, ia, ib, ia_perm, ia_ptr, ib_perm, ib_ptr):
     return a.new_empty((ia.shape[0], a.shape[1]))
 
 
+@torch.library.register_fake("geognn::check_indices")
+def _check_indices(indices, bounds, names, flags, required):
+    # The values are only known when the op runs; a compiled graph does not branch on them.
+    return [True] * len(flags)
+
+
+# The check returns nothing a compiled graph uses: without this, dead-code elimination would drop it.
+torch.fx.node.has_side_effect(torch.ops.geognn.check_indices.default)
+
+
 @torch.library.register_fake("geognn::coulomb_matrix")
 def _coulomb_matrix(z, pos, ptr, diagonal, noise, n_atoms_max, permutation, sigma, tie_rtol, distance_scale, flatten,
                     dtype):

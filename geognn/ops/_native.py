@@ -3,23 +3,44 @@
 Capability flags are probed here, at import, so each op's dispatch is a cheap
 attribute lookup. ``GEOGNN_REQUIRE_NATIVE=1`` (set by ``make test`` and CI)
 turns a missing extension into an import error instead of a fallback;
-``GEOGNN_DISABLE_NATIVE=1`` forces the pure-PyTorch reference path.
+``GEOGNN_DISABLE_NATIVE=1`` forces the pure-PyTorch reference path;
+``GEOGNN_EXTENSION=/path/to/_C.so`` loads that build instead of the one in the
+package (``make test-gpu`` builds a CUDA extension beside the CPU one of
+``.venv`` without replacing it).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 import warnings
 
 import torch
 
 _LOAD_ERROR: Exception | None = None
 
+
+def _load_extension() -> None:
+    """Imports geognn._C, from ``GEOGNN_EXTENSION`` when that names a file; its import registers the ops."""
+    path = os.environ.get("GEOGNN_EXTENSION")
+    if not path:
+        from geognn import _C  # noqa: F401  (registers torch.ops.geognn.*)
+
+        return
+    if not os.path.isfile(path):
+        raise ImportError(f"GEOGNN_EXTENSION={path} is not a file; point it at a built geognn/_C*.so or unset it")
+    spec = importlib.util.spec_from_file_location("geognn._C", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    sys.modules["geognn._C"] = module
+
+
 if os.environ.get("GEOGNN_DISABLE_NATIVE", "0") == "1":
     HAS_NATIVE = False
 else:
     try:
-        from geognn import _C  # noqa: F401  (registers torch.ops.geognn.*)
+        _load_extension()
         from geognn.ops import _fake  # noqa: F401  (shapes for torch.compile)
 
         HAS_NATIVE = True

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import torch
 
 from geognn.ops import _native
-from geognn.ops.checks import as_index, check_index_range
+from geognn.ops.checks import as_index, as_size, check_index_range, check_indices
 from geognn.ops.reference import csr_reference
 
 
@@ -33,12 +33,10 @@ def csr(index: torch.Tensor, num_rows: int) -> tuple[torch.Tensor, torch.Tensor]
             names the value and its position).
     """
     index = as_index(index, "index")
-    num_rows = int(num_rows)
+    num_rows = as_size(num_rows, "num_rows")
     if num_rows < 0:
         raise ValueError(f"geognn: num_rows must be >= 0, got {num_rows}")
-    if _native.use_native(index):
-        if index.device.type != "cpu":  # the C++ counting sort checks ranges itself
-            check_index_range(index, num_rows, "index")
+    if _native.use_native(index):  # the op checks the range (on CUDA once per index tensor)
         return torch.ops.geognn.csr(index, num_rows)
     check_index_range(index, num_rows, "index")
     return csr_reference(index, num_rows)
@@ -55,7 +53,12 @@ class CSRGraph:
         num_src, num_dst: node counts on each side (equal for an ordinary graph).
 
     Build it once per batch with :meth:`from_edge_index` and pass it to
-    :func:`geognn.ops.message_sum` in every layer to skip the sorting.
+    :func:`geognn.ops.message_sum` in every layer to skip the sorting. On CUDA
+    the build checks the edge list with one host read, and the ops that read
+    the graph afterwards (every layer, forward and backward) trust it without
+    another; build it inside a captured CUDA graph and nothing is read (the
+    kernels still bounds-check every index, so bad values are skipped, not
+    followed).
     """
 
     src: torch.Tensor
@@ -73,12 +76,20 @@ class CSRGraph:
         if not isinstance(edge_index, torch.Tensor) or edge_index.dim() != 2 or edge_index.shape[0] != 2:
             shape = tuple(edge_index.shape) if isinstance(edge_index, torch.Tensor) else type(edge_index).__name__
             raise ValueError(f"geognn: edge_index must have shape (2, E), got {shape}")
-        num_dst = num_src if num_dst is None else num_dst
+        num_src = as_size(num_src, "num_src")
+        num_dst = num_src if num_dst is None else as_size(num_dst, "num_dst")
         src = as_index(edge_index[0], "edge_index[0]").contiguous()
         dst = as_index(edge_index[1], "edge_index[1]").contiguous()
+        if src.is_cuda and _native.use_native(src):  # both rows in one host read, not one per csr call
+            check_indices([("edge_index[0]", src, num_src), ("edge_index[1]", dst, num_dst)])
         dst_perm, dst_ptr = csr(dst, num_dst)
         src_perm, src_ptr = csr(src, num_src)
-        return cls(src, dst, dst_perm, dst_ptr, src_perm, src_ptr, int(num_src), int(num_dst))
+        return cls(src, dst, dst_perm, dst_ptr, src_perm, src_ptr, num_src, num_dst)
+
+    def reversed(self) -> "CSRGraph":
+        """The same edges pointing the other way: each layout becomes the other one (no sorting)."""
+        return CSRGraph(self.dst, self.src, self.src_perm, self.src_ptr, self.dst_perm, self.dst_ptr,
+                        self.num_dst, self.num_src)
 
     @property
     def num_edges(self) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from geognn.ops import _native
-from geognn.ops.checks import check_index_range, check_same_device, check_values
+from geognn.ops.checks import as_size, check_index_range, check_same_device, check_values
 from geognn.ops.csr import CSRGraph
 from geognn.ops.reference import message_sum_reference
 from geognn.ops.scatter import as_rows
@@ -51,7 +51,7 @@ def message_sum(
         if edge_index is None:
             raise ValueError("geognn: message_sum needs edge_index or graph")
         check_same_device(x=x, edge_index=edge_index)
-        num_nodes = x.shape[0] if num_nodes is None else int(num_nodes)
+        num_nodes = x.shape[0] if num_nodes is None else as_size(num_nodes, "num_nodes")
         if edge_index.dim() == 2 and edge_index.shape[0] == 2 and edge_index.shape[1] != w.shape[0]:
             raise ValueError(f"geognn: edge_index has {edge_index.shape[1]} edges but w has {w.shape[0]} rows")
         graph = CSRGraph.from_edge_index(edge_index, num_src=x.shape[0], num_dst=num_nodes)
@@ -59,7 +59,7 @@ def message_sum(
         check_same_device(x=x, graph=graph.src)
         if graph.num_src != x.shape[0]:
             raise ValueError(f"geognn: graph was built for {graph.num_src} source nodes but x has {x.shape[0]} rows")
-        if num_nodes is not None and int(num_nodes) != graph.num_dst:
+        if num_nodes is not None and num_nodes != graph.num_dst:
             raise ValueError(f"geognn: num_nodes={num_nodes} disagrees with graph.num_dst={graph.num_dst}")
     if graph.num_edges != w.shape[0]:
         raise ValueError(f"geognn: the graph has {graph.num_edges} edges but w has {w.shape[0]} rows")

@@ -7,7 +7,15 @@ import math
 import torch
 
 from geognn.ops import _native
-from geognn.ops.checks import as_index, check_index_range, check_indptr, check_reduce, check_same_device, check_values
+from geognn.ops.checks import (
+    as_index,
+    as_size,
+    check_index_range,
+    check_indptr,
+    check_reduce,
+    check_same_device,
+    check_values,
+)
 from geognn.ops.reference import scatter_reference, segment_reference
 
 
@@ -40,16 +48,15 @@ def scatter(src: torch.Tensor, index: torch.Tensor, dim_size: int | None = None,
     check_same_device(src=src, index=index)
     if index.shape[0] != src.shape[0]:
         raise ValueError(f"geognn: index has {index.shape[0]} entries but src has {src.shape[0]} rows")
-    if dim_size is None:
+    if dim_size is None:  # a host read: pass dim_size on the GPU and under torch.compile
         dim_size = int(index.max()) + 1 if index.numel() > 0 else 0
-    dim_size = int(dim_size)
+    dim_size = as_size(dim_size, "dim_size")
     if dim_size < 0:
         raise ValueError(f"geognn: dim_size must be >= 0, got {dim_size}")
     if not _native.use_native(src):
         check_index_range(index, dim_size, "index")
         return scatter_reference(src, index, dim_size, reduce)
-    if index.device.type != "cpu":  # the CPU kernel checks ranges in its own pass
-        check_index_range(index, dim_size, "index")
+    # The op checks the range: the CPU kernel in its own pass, the CUDA op once per index tensor.
     out, _ = torch.ops.geognn.scatter_reduce(as_rows(src), index, dim_size, reduce)
     return out.view(dim_size, *src.shape[1:])
 
@@ -70,9 +77,11 @@ def segment(src: torch.Tensor, indptr: torch.Tensor, reduce: str = "sum") -> tor
     indptr = as_index(indptr, "indptr")
     check_reduce(reduce)
     check_same_device(src=src, indptr=indptr)
-    check_indptr(indptr, src.shape[0])
     num_segments = indptr.shape[0] - 1
     if not _native.use_native(src):
+        check_indptr(indptr, src.shape[0])
         return segment_reference(src, indptr, reduce)
+    if not src.is_cuda:  # the CUDA op checks indptr itself, once per tensor, without these host reads
+        check_indptr(indptr, src.shape[0])
     out, _ = torch.ops.geognn.segment_reduce(as_rows(src), None, indptr, reduce)
     return out.view(num_segments, *src.shape[1:])

@@ -18,20 +18,6 @@
 namespace geognn {
 namespace {
 
-void check_graph(const Tensor& src, const Tensor& dst, const Tensor& dst_perm, const Tensor& dst_ptr,
-                 const Tensor& src_perm, const Tensor& src_ptr, int64_t E) {
-  check_index_vector(src, "src");
-  check_index_vector(dst, "dst");
-  check_index_vector(dst_perm, "dst_perm");
-  check_index_vector(src_perm, "src_perm");
-  check_index_vector(dst_ptr, "dst_ptr");
-  check_index_vector(src_ptr, "src_ptr");
-  TORCH_CHECK_VALUE(src.numel() == E && dst.numel() == E && dst_perm.numel() == E && src_perm.numel() == E,
-                    "geognn: src, dst and both permutations must have one entry per edge (", E, "), got ",
-                    src.numel(), ", ", dst.numel(), ", ", dst_perm.numel(), ", ", src_perm.numel());
-  TORCH_CHECK_VALUE(dst_ptr.numel() >= 1 && src_ptr.numel() >= 1, "geognn: CSR offsets must not be empty");
-}
-
 // Owner computes: each thread owns a block of destination rows, scans the
 // edges in order and accumulates those landing in its block. Filters are read
 // in edge order (no random row gathers through a permutation, which is what

@@ -29,13 +29,6 @@ void check_indptr_values(const Tensor& indptr, int64_t rows) {
                     rows, ")");
 }
 
-void check_perm(const std::optional<Tensor>& perm, int64_t rows) {
-  if (!perm.has_value()) return;
-  check_index_vector(*perm, "perm");
-  TORCH_CHECK_VALUE(perm->numel() == rows, "geognn: perm has ", perm->numel(), " entries for ", rows,
-                    " source rows");
-}
-
 template <typename scalar_t, ReduceKind R>
 void segment_reduce_kernel(const scalar_t* src, const int64_t* perm, const int64_t* ptr, int64_t N, int64_t F,
                            int64_t rows, scalar_t* out, int64_t* arg) {

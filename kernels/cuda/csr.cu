@@ -1,28 +1,47 @@
-// CSR construction on the GPU: a stable sort (deterministic, unlike an
-// atomic counting sort) plus a histogram for the row offsets.
+// CSR construction on the GPU without a host synchronisation: a stable radix
+// sort of the row index (deterministic, unlike an atomic counting sort), then
+// the row offsets by binary search of every row start in the sorted index.
+// The index is validated once (geognn/validate.h); the permutation and offsets
+// an op builds from a validated index are remembered as valid, so the kernels
+// that read them later cost no host read.
 #include <ATen/ATen.h>
 #include <torch/library.h>
 
+#include <limits>
+
 #include "geognn/ops.h"
+#include "geognn/validate.h"
 #include "launch.cuh"
 
 namespace geognn {
+
+std::tuple<Tensor, Tensor> build_csr_cuda(const Tensor& index, int64_t num_rows, bool checked) {
+  const int64_t E = index.numel();
+  // 32-bit keys halve the radix passes. An unchecked index is clamped first, so an
+  // entry outside [0, num_rows) sorts before row 0 or after the last row: in no row.
+  Tensor keys = index;
+  if (num_rows < std::numeric_limits<int32_t>::max()) {
+    keys = (checked ? index : index.clamp(-1, num_rows)).to(at::kInt);
+  }
+  auto sorted = at::sort(keys, /*stable=*/true, /*dim=*/0, /*descending=*/false);
+  const Tensor& sorted_keys = std::get<0>(sorted);
+  Tensor perm = std::get<1>(sorted);
+  Tensor indptr = at::searchsorted(sorted_keys, at::arange(num_rows + 1, keys.options()), /*out_int32=*/false,
+                                   /*right=*/false);
+  if (checked) {
+    remember_index(perm, 0, E - 1, false);
+    remember_index(indptr, 0, E, true);
+  }
+  return {perm, indptr};
+}
 
 std::tuple<Tensor, Tensor> csr_cuda(const Tensor& index_in, int64_t num_rows) {
   check_index_vector(index_in, "index");
   TORCH_CHECK_VALUE(num_rows >= 0, "geognn.csr: num_rows must be >= 0, got ", num_rows);
   const c10::cuda::CUDAGuard guard(index_in.device());
   const Tensor index = index_in.contiguous();
-  if (index.numel() > 0) {
-    const auto [lo, hi] = at::aminmax(index);
-    const int64_t lo_v = lo.item<int64_t>(), hi_v = hi.item<int64_t>();
-    TORCH_CHECK_INDEX(lo_v >= 0 && hi_v < num_rows, "geognn: index values must lie in [0, ", num_rows,
-                      "), found min ", lo_v, " and max ", hi_v);
-  }
-  Tensor perm = std::get<1>(at::sort(index, /*stable=*/true, /*dim=*/0, /*descending=*/false));
-  Tensor indptr = at::zeros({num_rows + 1}, index.options());
-  if (num_rows > 0) indptr.narrow(0, 1, num_rows).copy_(at::cumsum(at::bincount(index, {}, num_rows), 0));
-  return {perm, indptr};
+  const bool checked = check_indices("geognn.csr", {{index, "index", IndexRule::range(num_rows), "rows"}});
+  return build_csr_cuda(index, num_rows, checked);
 }
 
 TORCH_LIBRARY_IMPL(geognn, CUDA, m) { m.impl("csr", &csr_cuda); }

@@ -1,105 +1,221 @@
-// Fused continuous-filter message passing on the GPU. message_sum walks each
-// destination's CSR row (one thread per (node, feature): coalesced over
-// features, deterministic, no atomics); edge_product is elementwise.
+// Fused continuous-filter message passing on the GPU.
+//   message_sum:  out[i] = sum_{e: dst[e] = i} x[src[e]] * w[e]
+//   edge_product: out[e] = a[ia[e]] * b[ib[e]]   (the gradient of the filter w)
+// message_sum walks each destination's CSR row in order, as the CPU kernel walks
+// its edges, so every output element sums the same products in the same order:
+// deterministic, no atomics. The backward passes are these two kernels again.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/OpMathType.h>
 #include <torch/library.h>
 
 #include "geognn/ops.h"
+#include "geognn/validate.h"
 #include "launch.cuh"
 
 namespace geognn {
 namespace {
 
+constexpr unsigned kFullWarp = 0xffffffffu;
+constexpr int kWarp = 32;
+
+// One warp per (destination row, run of 32 * V features); each lane owns V
+// consecutive features and reads them as one 16-byte vector when V > 1.
+// The row's edge ids and their sources are loaded 32 at a time, one per lane,
+// then broadcast by shuffles: the loads of feature rows in the inner loop do
+// not wait on a chain of dependent index loads (perm[k] -> src[e] -> x[j]).
+template <typename scalar_t, int V>
+__global__ void message_sum_rows_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ w,
+                                        const int64_t* __restrict__ src, const int64_t* __restrict__ perm,
+                                        const int64_t* __restrict__ ptr, int64_t N, int64_t F, int64_t Nx,
+                                        int64_t E, scalar_t* __restrict__ out) {
+  using acc_t = at::opmath_type<scalar_t>;
+  using vec_t = Vec<scalar_t, V>;
+  const int lane = threadIdx.x % kWarp;
+  const int64_t runs = (F + kWarp * V - 1) / (kWarp * V);  // warps per destination row
+  const int64_t first_warp = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kWarp;
+  const int64_t warp_stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kWarp;
+  for (int64_t wid = first_warp; wid < N * runs; wid += warp_stride) {  // uniform across the warp
+    const int64_t i = wid / runs;
+    const int64_t f0 = (wid - i * runs) * kWarp * V + lane * V;
+    const bool active = f0 < F;  // V == 1 or F % V == 0, so an active lane owns V whole features
+    acc_t acc[V];
+#pragma unroll
+    for (int v = 0; v < V; ++v) acc[v] = acc_t(0);
+    int64_t begin, end;
+    row_bounds(ptr, i, E, begin, end);
+    for (int64_t base = begin; base < end; base += kWarp) {
+      int64_t my_edge = -1, my_src = 0;  // -1: a bad edge id or source, which contributes nothing
+      if (base + lane < end) {
+        const int64_t e = perm[base + lane];
+        if (in_range(e, E)) {
+          const int64_t j = src[e];
+          if (in_range(j, Nx)) my_edge = e, my_src = j;
+        }
+      }
+      const int count = static_cast<int>(min(static_cast<int64_t>(kWarp), end - base));
+#pragma unroll 4
+      for (int t = 0; t < count; ++t) {  // the row's edges in CSR order: the CPU's summation order
+        const int64_t e = __shfl_sync(kFullWarp, my_edge, t);
+        const int64_t j = __shfl_sync(kFullWarp, my_src, t);
+        if (e < 0 || !active) continue;
+        const vec_t xv = *reinterpret_cast<const vec_t*>(x + j * F + f0);
+        const vec_t wv = *reinterpret_cast<const vec_t*>(w + e * F + f0);
+#pragma unroll
+        for (int v = 0; v < V; ++v)
+          FilterProduct<acc_t>::accumulate(acc[v], static_cast<acc_t>(xv.v[v]), static_cast<acc_t>(wv.v[v]));
+      }
+    }
+    if (active) {
+      vec_t result;
+#pragma unroll
+      for (int v = 0; v < V; ++v) result.v[v] = static_cast<scalar_t>(acc[v]);
+      *reinterpret_cast<vec_t*>(out + i * F + f0) = result;
+    }
+  }
+}
+
+// Narrow rows (F < 32): one thread per (node, feature), as many rows per warp as fit.
 template <typename scalar_t>
-__global__ void message_sum_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ w,
-                                   const int64_t* __restrict__ src, const int64_t* __restrict__ perm,
-                                   const int64_t* __restrict__ ptr, int64_t N, int64_t F,
-                                   scalar_t* __restrict__ out) {
+__global__ void message_sum_elements_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ w,
+                                            const int64_t* __restrict__ src, const int64_t* __restrict__ perm,
+                                            const int64_t* __restrict__ ptr, int64_t N, int64_t F, int64_t Nx,
+                                            int64_t E, scalar_t* __restrict__ out) {
   using acc_t = at::opmath_type<scalar_t>;
   GEOGNN_GRID_STRIDE(t, N * F) {
     const int64_t i = t / F, f = t - i * F;
+    int64_t begin, end;
+    row_bounds(ptr, i, E, begin, end);
     acc_t acc = 0;
-    for (int64_t k = ptr[i]; k < ptr[i + 1]; ++k) {
+    for (int64_t k = begin; k < end; ++k) {
       const int64_t e = perm[k];
-      FilterProduct<acc_t>::accumulate(acc, static_cast<acc_t>(x[src[e] * F + f]), static_cast<acc_t>(w[e * F + f]));
+      if (!in_range(e, E)) continue;
+      const int64_t j = src[e];
+      if (!in_range(j, Nx)) continue;
+      FilterProduct<acc_t>::accumulate(acc, static_cast<acc_t>(x[j * F + f]), static_cast<acc_t>(w[e * F + f]));
     }
     out[t] = static_cast<scalar_t>(acc);
   }
 }
 
-template <typename scalar_t>
+// One thread per V features of one edge; an edge with a bad endpoint gets zeros.
+template <typename scalar_t, int V>
 __global__ void edge_product_kernel(const scalar_t* __restrict__ a, const scalar_t* __restrict__ b,
                                     const int64_t* __restrict__ ia, const int64_t* __restrict__ ib, int64_t E,
-                                    int64_t F, scalar_t* __restrict__ out) {
+                                    int64_t F, int64_t Na, int64_t Nb, scalar_t* __restrict__ out) {
   using acc_t = at::opmath_type<scalar_t>;
-  GEOGNN_GRID_STRIDE(t, E * F) {
-    const int64_t e = t / F, f = t - e * F;
-    out[t] = static_cast<scalar_t>(
-        FilterProduct<acc_t>::product(static_cast<acc_t>(a[ia[e] * F + f]), static_cast<acc_t>(b[ib[e] * F + f])));
+  using vec_t = Vec<scalar_t, V>;
+  const int64_t per_edge = F / V;
+  GEOGNN_GRID_STRIDE(t, E * per_edge) {
+    const int64_t e = t / per_edge, f = (t - e * per_edge) * V;
+    const int64_t i = ia[e], j = ib[e];
+    vec_t result;
+    if (in_range(i, Na) && in_range(j, Nb)) {
+      const vec_t av = *reinterpret_cast<const vec_t*>(a + i * F + f);
+      const vec_t bv = *reinterpret_cast<const vec_t*>(b + j * F + f);
+#pragma unroll
+      for (int v = 0; v < V; ++v)
+        result.v[v] = static_cast<scalar_t>(
+            FilterProduct<acc_t>::product(static_cast<acc_t>(av.v[v]), static_cast<acc_t>(bv.v[v])));
+    } else {
+#pragma unroll
+      for (int v = 0; v < V; ++v) result.v[v] = scalar_t(0);
+    }
+    *reinterpret_cast<vec_t*>(out + e * F + f) = result;
   }
 }
 
-void check_message_args(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& perm, const Tensor& ptr) {
-  check_values(x, "x");
-  check_values(w, "w");
-  check_index_vector(src, "src");
-  check_index_vector(perm, "perm");
-  check_index_vector(ptr, "indptr");
-  TORCH_CHECK_VALUE(x.size(1) == w.size(1), "geognn: x has ", x.size(1), " features but w has ", w.size(1));
-  TORCH_CHECK_VALUE(x.scalar_type() == w.scalar_type(), "geognn: x is ", x.scalar_type(), " but w is ",
-                    w.scalar_type());
-  TORCH_CHECK_VALUE(src.numel() == w.size(0) && perm.numel() == w.size(0),
-                    "geognn: src and perm need one entry per edge (", w.size(0), ")");
-  check_same_device(x, w, "x", "w");
-  check_same_device(x, src, "x", "src");
+template <typename scalar_t>
+void launch_message_sum(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& perm, const Tensor& ptr,
+                        Tensor& out) {
+  const int64_t N = out.size(0), F = out.size(1), Nx = x.size(0), E = w.size(0);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const scalar_t *xp = x.data_ptr<scalar_t>(), *wp = w.data_ptr<scalar_t>();
+  scalar_t* op = out.data_ptr<scalar_t>();
+  const int64_t *sp = src.data_ptr<int64_t>(), *pp = perm.data_ptr<int64_t>(), *rp = ptr.data_ptr<int64_t>();
+  if (F < kWarp) {
+    message_sum_elements_kernel<scalar_t><<<blocks_for(N * F), kThreads, 0, stream>>>(xp, wp, sp, pp, rp, N, F, Nx,
+                                                                                        E, op);
+  } else if (rows_are_vectorizable<scalar_t>(F, {xp, wp, op})) {
+    constexpr int V = kVecWidth<scalar_t>;
+    const int64_t warps = N * ((F + kWarp * V - 1) / (kWarp * V));
+    message_sum_rows_kernel<scalar_t, V><<<blocks_for(warps * kWarp), kThreads, 0, stream>>>(xp, wp, sp, pp, rp, N,
+                                                                                               F, Nx, E, op);
+  } else {
+    const int64_t warps = N * ((F + kWarp - 1) / kWarp);
+    message_sum_rows_kernel<scalar_t, 1><<<blocks_for(warps * kWarp), kThreads, 0, stream>>>(xp, wp, sp, pp, rp, N,
+                                                                                               F, Nx, E, op);
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
+}
+
+template <typename scalar_t>
+void launch_edge_product(const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib, Tensor& out) {
+  const int64_t E = out.size(0), F = out.size(1);
+  const auto stream = at::cuda::getCurrentCUDAStream();
+  const scalar_t *ap = a.data_ptr<scalar_t>(), *bp = b.data_ptr<scalar_t>();
+  scalar_t* op = out.data_ptr<scalar_t>();
+  const int64_t *ip = ia.data_ptr<int64_t>(), *jp = ib.data_ptr<int64_t>();
+  if (rows_are_vectorizable<scalar_t>(F, {ap, bp, op})) {
+    constexpr int V = kVecWidth<scalar_t>;
+    edge_product_kernel<scalar_t, V><<<blocks_for(E * F / V), kThreads, 0, stream>>>(ap, bp, ip, jp, E, F, a.size(0),
+                                                                                      b.size(0), op);
+  } else {
+    edge_product_kernel<scalar_t, 1><<<blocks_for(E * F), kThreads, 0, stream>>>(ap, bp, ip, jp, E, F, a.size(0),
+                                                                                  b.size(0), op);
+  }
+  C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
 }  // namespace
 
-Tensor message_sum_cuda(const Tensor& x_in, const Tensor& w_in, const Tensor& src_in, const Tensor& /*dst*/,
-                        const Tensor& dst_perm_in, const Tensor& dst_ptr_in, const Tensor& /*src_perm*/,
-                        const Tensor& /*src_ptr*/) {
-  check_message_args(x_in, w_in, src_in, dst_perm_in, dst_ptr_in);
+Tensor message_sum_cuda(const Tensor& x_in, const Tensor& w_in, const Tensor& src_in, const Tensor& dst_in,
+                        const Tensor& dst_perm_in, const Tensor& dst_ptr_in, const Tensor& src_perm,
+                        const Tensor& src_ptr) {
+  check_values(x_in, "x");
+  check_values(w_in, "w");
+  const int64_t E = w_in.size(0), F = w_in.size(1), Nx = x_in.size(0);
+  check_graph(src_in, dst_in, dst_perm_in, dst_ptr_in, src_perm, src_ptr, E);
+  TORCH_CHECK_VALUE(x_in.size(1) == F, "geognn: x has ", x_in.size(1), " features but w has ", F);
+  TORCH_CHECK_VALUE(x_in.scalar_type() == w_in.scalar_type(), "geognn: x is ", x_in.scalar_type(), " but w is ",
+                    w_in.scalar_type());
+  TORCH_CHECK_VALUE(src_ptr.numel() == Nx + 1, "geognn: src_ptr has ", src_ptr.numel(), " entries for ", Nx,
+                    " source nodes");
+  for (const Tensor* t : {&w_in, &src_in, &dst_in, &dst_perm_in, &dst_ptr_in}) check_same_device(x_in, *t, "x", "graph");
   const c10::cuda::CUDAGuard guard(x_in.device());
   const Tensor x = x_in.contiguous(), w = w_in.contiguous(), src = src_in.contiguous();
   const Tensor perm = dst_perm_in.contiguous(), ptr = dst_ptr_in.contiguous();
-  const int64_t N = num_segments(ptr), F = x.size(1);
+  const int64_t N = num_segments(ptr);
+  // The forward reads src, dst_perm and dst_ptr; dst is checked too, as the CPU kernel checks it.
+  check_indices("geognn.message_sum", {{src, "src", IndexRule::range(Nx), "source nodes"},
+                                       {dst_in, "dst", IndexRule::range(N), "destination nodes"},
+                                       {perm, "dst_perm", IndexRule::range(E), "edges"},
+                                       {ptr, "dst_ptr", IndexRule::offsets(E), "edges"}});
   Tensor out = at::empty({N, F}, x.options());
   if (N * F == 0) return out;
-  const auto stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "geognn_message_sum_cuda", [&] {
-    message_sum_kernel<scalar_t><<<blocks_for(N * F), kThreads, 0, stream>>>(
-        x.data_ptr<scalar_t>(), w.data_ptr<scalar_t>(), src.data_ptr<int64_t>(), perm.data_ptr<int64_t>(),
-        ptr.data_ptr<int64_t>(), N, F, out.data_ptr<scalar_t>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "geognn_message_sum_cuda",
+                                  [&] { launch_message_sum<scalar_t>(x, w, src, perm, ptr, out); });
   return out;
 }
 
 Tensor edge_product_cuda(const Tensor& a_in, const Tensor& b_in, const Tensor& ia_in, const Tensor& ib_in,
-                         const Tensor& /*ia_perm*/, const Tensor& /*ia_ptr*/, const Tensor& /*ib_perm*/,
-                         const Tensor& /*ib_ptr*/) {
+                         const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm, const Tensor& ib_ptr) {
   check_values(a_in, "a");
   check_values(b_in, "b");
-  check_index_vector(ia_in, "ia");
-  check_index_vector(ib_in, "ib");
-  TORCH_CHECK_VALUE(a_in.size(1) == b_in.size(1) && a_in.scalar_type() == b_in.scalar_type(),
-                    "geognn: a and b must share feature size and dtype");
-  TORCH_CHECK_VALUE(ia_in.numel() == ib_in.numel(), "geognn: ia and ib must have one entry per edge");
+  const int64_t E = ia_in.numel(), F = a_in.size(1);
+  check_graph(ib_in, ia_in, ia_perm, ia_ptr, ib_perm, ib_ptr, E);
+  TORCH_CHECK_VALUE(b_in.size(1) == F, "geognn: a has ", F, " features but b has ", b_in.size(1));
+  TORCH_CHECK_VALUE(a_in.scalar_type() == b_in.scalar_type(), "geognn: a is ", a_in.scalar_type(), " but b is ",
+                    b_in.scalar_type());
+  for (const Tensor* t : {&b_in, &ia_in, &ib_in}) check_same_device(a_in, *t, "a", "graph");
   const c10::cuda::CUDAGuard guard(a_in.device());
   const Tensor a = a_in.contiguous(), b = b_in.contiguous(), ia = ia_in.contiguous(), ib = ib_in.contiguous();
-  const int64_t E = ia.numel(), F = a.size(1);
+  check_indices("geognn.edge_product", {{ia, "ia", IndexRule::range(a.size(0)), "rows of a"},
+                                        {ib, "ib", IndexRule::range(b.size(0)), "rows of b"}});
   Tensor out = at::empty({E, F}, a.options());
   if (E * F == 0) return out;
-  const auto stream = at::cuda::getCurrentCUDAStream();
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, a.scalar_type(), "geognn_edge_product_cuda", [&] {
-    edge_product_kernel<scalar_t><<<blocks_for(E * F), kThreads, 0, stream>>>(
-        a.data_ptr<scalar_t>(), b.data_ptr<scalar_t>(), ia.data_ptr<int64_t>(), ib.data_ptr<int64_t>(), E, F,
-        out.data_ptr<scalar_t>());
-    C10_CUDA_KERNEL_LAUNCH_CHECK();
-  });
+  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, a.scalar_type(), "geognn_edge_product_cuda",
+                                  [&] { launch_edge_product<scalar_t>(a, b, ia, ib, out); });
   return out;
 }
 

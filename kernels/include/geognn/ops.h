@@ -22,6 +22,11 @@ ReduceKind parse_reduce(const std::string& reduce);
 void check_index_vector(const Tensor& t, const char* what);
 void check_values(const Tensor& t, const char* what);
 void check_same_device(const Tensor& a, const Tensor& b, const char* what_a, const char* what_b);
+// The graph arguments of message_sum/edge_product: int64 vectors, one entry per edge, non-empty offsets.
+void check_graph(const Tensor& src, const Tensor& dst, const Tensor& dst_perm, const Tensor& dst_ptr,
+                 const Tensor& src_perm, const Tensor& src_ptr, int64_t E);
+// An optional segment permutation: an int64 vector with one entry per source row.
+void check_perm(const std::optional<Tensor>& perm, int64_t rows);
 
 // ---- kernels, one definition per backend ---------------------------------
 // csr: stable counting sort of `index` into CSR (perm, indptr).
@@ -44,10 +49,13 @@ Tensor coulomb_matrix_cpu(const Tensor& z, const Tensor& pos, const Tensor& ptr,
                           double sigma, double tie_rtol, double distance_scale, bool flatten,
                           at::ScalarType dtype);
 
-// CUDA kernels that other CUDA kernels compose (defined in kernels/cuda).
-std::tuple<Tensor, Tensor> csr_cuda(const Tensor& index, int64_t num_rows);
-std::tuple<Tensor, Tensor> segment_reduce_cuda(const Tensor& src, const std::optional<Tensor>& perm,
-                                               const Tensor& indptr, c10::string_view reduce);
+// CUDA pieces that other CUDA ops compose (kernels/cuda). They take checked or
+// unchecked input alike (an entry outside [0, num_rows) lands in no row, a bad
+// permutation entry is skipped); `checked` says whether the caller validated it,
+// and only then are the results remembered as valid (geognn/validate.h).
+std::tuple<Tensor, Tensor> build_csr_cuda(const Tensor& index, int64_t num_rows, bool checked);
+std::tuple<Tensor, Tensor> launch_segment_reduce_cuda(const Tensor& src, const std::optional<Tensor>& perm,
+                                                      const Tensor& indptr, ReduceKind kind, bool checked);
 
 // ---- shape rules, shared by Meta (fake tensors, torch.compile) and the kernels
 inline int64_t num_segments(const Tensor& indptr) { return indptr.size(0) - 1; }

@@ -1,0 +1,67 @@
+// Index validation shared by every op and both backends.
+//
+// What a CUDA op must not do with a bad index: read or write out of bounds,
+// crash, or raise a device-side assert (which poisons the CUDA context). What it
+// must not do with a good one: ask the device a question on every call (each
+// host read waits for the whole stream). So validation is split in three:
+//
+//   1. Kernels bounds-check every index before they dereference it and skip a
+//      bad one (memory-safe whatever they are given, CUDA-graph replays included).
+//   2. check_indices() computes, in one device pass per tensor and ONE host read
+//      for all of them, the statistics below, raises IndexError naming the tensor,
+//      the value and its position, and remembers the tensors it validated.
+//   3. A remembered tensor (same storage, same elements, not modified in place
+//      since: its version counter is unchanged) is not checked again. A batch's
+//      graph is checked once when it is built; every op of every layer that reads
+//      it, forward and backward, then costs no host read.
+//
+// The statistics are encoded so that a zero-filled buffer means "nothing seen"
+// and every slot is reduced with an unsigned max, the one reduction CUDA has as
+// a 64-bit atomic (atomicMax on unsigned long long).
+#pragma once
+
+#include <cstdint>
+
+#include "geognn/host_device.h"
+
+namespace geognn {
+namespace index_stats {
+
+// Slots per tensor: its minimum, its maximum, the first position whose value is
+// outside the checked range, the first position whose value is below its predecessor.
+enum Slot : int { kMin = 0, kMax = 1, kFirstOutside = 2, kFirstDecrease = 3, kSlots = 4 };
+
+// int64 -> uint64 preserving order, so that an unsigned max is a signed max.
+GEOGNN_HD uint64_t order_key(int64_t v) { return static_cast<uint64_t>(v) ^ (uint64_t(1) << 63); }
+GEOGNN_HD int64_t from_order_key(uint64_t u) { return static_cast<int64_t>(u ^ (uint64_t(1) << 63)); }
+
+GEOGNN_HD uint64_t encode_max(int64_t v) { return order_key(v); }
+GEOGNN_HD uint64_t encode_min(int64_t v) { return ~order_key(v); }
+// The smallest position wins a max of its complement; 0 (the fill) decodes to "none".
+GEOGNN_HD uint64_t encode_position(int64_t pos) { return ~static_cast<uint64_t>(pos); }
+
+constexpr int64_t kNone = -1;
+
+// Decoded statistics of one tensor of `numel` > 0 elements.
+struct Stats {
+  int64_t min, max, first_outside, first_decrease;  // positions are kNone when there is none
+};
+
+inline Stats decode(const uint64_t* slots) {
+  auto position = [](uint64_t u) { return u == 0 ? kNone : static_cast<int64_t>(~u); };
+  return {from_order_key(~slots[kMin]), from_order_key(slots[kMax]), position(slots[kFirstOutside]),
+          position(slots[kFirstDecrease])};
+}
+
+// What one element contributes: the same update on the CPU (a loop) and the GPU
+// (per thread, then a warp reduction and atomics). `prev` is ignored at i == 0.
+GEOGNN_HD void accumulate(uint64_t* slots, int64_t i, int64_t v, int64_t prev, int64_t lo, int64_t hi) {
+  const uint64_t mx = encode_max(v), mn = encode_min(v);
+  if (mx > slots[kMax]) slots[kMax] = mx;
+  if (mn > slots[kMin]) slots[kMin] = mn;
+  if ((v < lo || v >= hi) && encode_position(i) > slots[kFirstOutside]) slots[kFirstOutside] = encode_position(i);
+  if (i > 0 && v < prev && encode_position(i) > slots[kFirstDecrease]) slots[kFirstDecrease] = encode_position(i);
+}
+
+}  // namespace index_stats
+}  // namespace geognn
