@@ -2,6 +2,7 @@
 
     python benchmarks/kernels.py                       # E=1,000,000, F=128, N=50,000, float32, 2 threads
     python benchmarks/kernels.py --edges 100000 --repeats 3   # quick check
+    python benchmarks/kernels.py --device cuda --edges 10000000   # on a GPU: CUDA events, torch.cuda peak memory
 
 Prints one JSON line per measurement (median and min/max over --repeats
 interleaved rounds after one warm-up), then ratios against each baseline
@@ -48,7 +49,7 @@ def make_inputs(args, order: str):
     if order == "sorted":  # destination-sorted, as a radius graph delivers it
         edge_index = edge_index[:, torch.argsort(edge_index[1], stable=True)]
     grad_out = torch.randn(N, F, generator=g)
-    return src_vals, x, edge_index, grad_out
+    return tuple(t.to(args.device) for t in (src_vals, x, edge_index, grad_out))
 
 
 # ---- the variants: each returns a callable running one forward(+backward) --
@@ -78,6 +79,8 @@ def variants(args, order):
             src_rg.new_zeros(N, args.features).scatter_reduce(0, index_f, src_rg, amax, include_self=False)
         )
     # fused message passing, forward + backward -----------------------------
+    v["message_sum/fwd/geognn"] = lambda: message_sum(x, src_vals, graph=graph)  # the graph is built once per batch
+    v["message_sum/fwd/unfused_index_add"] = lambda: _unfused(x, src_vals, edge_index, N)
     v["message_sum/fwd+bwd/geognn"] = lambda: backward(message_sum(x_rg, w_rg, edge_index, N))
     v["message_sum/fwd+bwd/geognn_prebuilt_graph"] = lambda: backward(message_sum(x_rg, w_rg, graph=graph))
     v["message_sum/fwd+bwd/unfused_index_add"] = lambda: backward(_unfused(x_rg, w_rg, edge_index, N))
@@ -114,7 +117,7 @@ def traffic_bytes(name: str, args) -> int:
     if op == "message_sum":
         fwd = E * F * FLOAT + N * F * FLOAT + N * F * FLOAT + 2 * E * INDEX  # w, x, out, src + perm
         bwd = (N * F + E * F + N * F) * FLOAT + (N * F + E * F + N * F) * FLOAT  # grad_x pass, grad_w pass
-        return fwd + bwd
+        return fwd + (bwd if mode == "fwd+bwd" else 0)
     raise ValueError(name)
 
 
@@ -144,6 +147,30 @@ def memory_probe(args) -> None:
     print(json.dumps({"peak_extra_bytes": max(0, _peak_rss_bytes() - base)}))
 
 
+def cuda_peak_memory(fn) -> int:
+    """Bytes allocated by one call on the GPU above what was allocated before it (torch.cuda's peak)."""
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    torch.cuda.synchronize()
+    return max(0, torch.cuda.max_memory_allocated() - base)
+
+
+def timed(fn, device: str) -> float:
+    """Seconds of one call: wall clock on the CPU, CUDA events (kernel time on the stream) on the GPU."""
+    if device == "cuda":
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        fn()
+        end.record()
+        end.synchronize()
+        return start.elapsed_time(end) / 1e3
+    t0 = time.perf_counter()
+    fn()
+    return time.perf_counter() - t0
+
+
 def peak_memory(name: str, order: str, args) -> int:
     cmd = [sys.executable, __file__, "--memory-probe", name, "--order", order, "--edges", str(args.edges),
            "--features", str(args.features), "--nodes", str(args.nodes), "--threads", str(args.threads)]
@@ -160,7 +187,10 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default 2)")
     p.add_argument("--orders", default="random,sorted", help="index orders to run: random, sorted (default both)")
     p.add_argument("--only", default="", help="run only variants whose name contains this text (default all)")
-    p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-memory subprocesses")
+    p.add_argument("--no-memory", action="store_true", help="skip the per-variant peak-memory measurements")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where the tensors live (default cpu); cuda times with CUDA events and measures peak "
+                        "memory with torch.cuda.max_memory_allocated")
     p.add_argument("--memory-probe", help=argparse.SUPPRESS)
     p.add_argument("--order", default="random", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -169,10 +199,13 @@ def main(argv=None) -> int:
         return 0
 
     torch.set_num_threads(args.threads)
-    meta = {
+    if args.device == "cuda" and not torch.cuda.is_available():
+        p.error(f"--device cuda: torch {torch.__version__} sees no GPU on this machine")
+    meta = {"device": args.device,
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None,
         "kind": "meta", "geognn": geognn.__version__, "torch": torch.__version__, "threads": args.threads,
         "cpu": platform.processor() or platform.machine(), "E": args.edges, "F": args.features, "N": args.nodes,
-        "native": geognn.ops.HAS_CPU_KERNELS,
+        "native": geognn.ops.HAS_CUDA_KERNELS if args.device == "cuda" else geognn.ops.HAS_CPU_KERNELS,
         "torch_scatter": getattr(torch_scatter, "__version__", None) if torch_scatter else "not installed",
     }
     print(json.dumps(meta), flush=True)
@@ -187,16 +220,15 @@ def main(argv=None) -> int:
         times = {name: [] for name in chosen}
         for _ in range(args.repeats):
             for name, fn in chosen.items():
-                t0 = time.perf_counter()
-                fn()
-                times[name].append(time.perf_counter() - t0)
+                times[name].append(timed(fn, args.device))
         for name, ts in times.items():
             med = statistics.median(ts)
             row = {"kind": "time", "name": name, "order": order, "median_ms": round(med * 1e3, 2),
                    "min_ms": round(min(ts) * 1e3, 2), "max_ms": round(max(ts) * 1e3, 2),
                    "GB_per_s": round(traffic_bytes(name, args) / med / 1e9, 2)}
             if name.startswith("message_sum") and not args.no_memory:
-                row["peak_extra_MB"] = round(peak_memory(name, order, args) / 2**20, 1)
+                peak = cuda_peak_memory(chosen[name]) if args.device == "cuda" else peak_memory(name, order, args)
+                row["peak_extra_MB"] = round(peak / 2**20, 1)
             results[(name, order)] = row
             samples[(name, order)] = ts
             print(json.dumps(row), flush=True)
