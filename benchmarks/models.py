@@ -3,6 +3,7 @@
     bash benchmarks/setup_peers.sh                                   # once: .venv-bench with PyG and SchNetPack
     .venv-bench/bin/python benchmarks/models.py                      # 2000 random QM9 molecules, batches of 100
     python benchmarks/models.py --molecules 200 --batches 2 --rounds 1 --hidden 16 --interactions 1  # quick check
+    python benchmarks/models.py --device cuda --settings default --batch-size 1000   # on a GPU
 
 Every (library, setting) runs in its own subprocess, because
 ``torch.set_flush_denormal(True)`` only takes effect when it is called before
@@ -56,6 +57,9 @@ def parse_args(argv=None):
     p.add_argument("--interactions", type=int, default=6, help="interaction blocks (default: 6)")
     p.add_argument("--rbf", type=int, default=50, help="Gaussian basis size (default: 50)")
     p.add_argument("--cutoff", type=float, default=5.0, help="cutoff in Å (default: 5.0)")
+    p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
+                   help="where models and batches live (default cpu); on cuda each step is timed between two "
+                        "torch.cuda.synchronize() and peak memory is torch.cuda.max_memory_allocated")
     p.add_argument("--libraries", default=",".join(LIBRARIES), help="comma-separated subset of " + ",".join(LIBRARIES))
     p.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated subset of " + ",".join(SETTINGS))
     p.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
@@ -89,7 +93,7 @@ def load_batches(args):
         edge_index, _ = radius_graph(pos, args.cutoff, batch)
         batches.append({"z": z, "pos": pos, "batch": batch, "edge_index": edge_index,
                         "y": y[start:start + len(chunk)].clone(), "num_graphs": len(chunk)})
-    return batches
+    return [{k: v.to(args.device) if isinstance(v, torch.Tensor) else v for k, v in b.items()} for b in batches]
 
 
 def build_geognn(args):
@@ -151,7 +155,7 @@ def build_schnetpack(args):
         inputs = {
             props.Z: b["z"], props.R: b["pos"], props.idx_m: b["batch"],
             props.idx_i: b["edge_index"][1], props.idx_j: b["edge_index"][0],
-            props.offsets: torch.zeros(b["edge_index"].shape[1], 3),
+            props.offsets: torch.zeros(b["edge_index"].shape[1], 3, device=b["pos"].device),
             props.n_atoms: torch.bincount(b["batch"], minlength=b["num_graphs"]),
         }
         return model(inputs)["energy"].reshape(-1)
@@ -173,6 +177,7 @@ def worker(args) -> None:
     sys.path.insert(0, REPO)  # geognn from this checkout
     try:
         model, run = BUILDERS[args.worker](args)
+        model.to(args.device)
     except ImportError as err:
         print(json.dumps({"skipped": f"{args.worker} is not installed here ({err}); install it to compare"}),
               flush=True)
@@ -180,17 +185,28 @@ def worker(args) -> None:
     batches = load_batches(args)
     print(json.dumps({"ready": True, "params": sum(p.numel() for p in model.parameters()),
                       "torch": torch.__version__}), flush=True)
+    cuda = args.device == "cuda"
+
+    def now():
+        if cuda:  # every kernel of the step finished, so wall time is the step's time
+            torch.cuda.synchronize()
+        return time.perf_counter()
+
     for line in sys.stdin:
         b = batches[int(line) % len(batches)]
         model.zero_grad(set_to_none=True)
-        t0 = time.perf_counter()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t0 = now()
         loss = torch.nn.functional.mse_loss(run(b), b["y"])
         loss.backward()
-        t1 = time.perf_counter()
+        t1 = now()
+        peak = torch.cuda.max_memory_allocated() if cuda else None
         with torch.no_grad():
             run(b)
-        t2 = time.perf_counter()
-        print(json.dumps({"fwd_bwd_s": t1 - t0, "fwd_s": t2 - t1, "edges": b["edge_index"].shape[1]}), flush=True)
+        t2 = now()
+        print(json.dumps({"fwd_bwd_s": t1 - t0, "fwd_s": t2 - t1, "edges": b["edge_index"].shape[1],
+                          "peak_bytes": peak}), flush=True)
 
 
 # --- driver side ------------------------------------------------------------------
@@ -231,7 +247,8 @@ def summarize(args, worker):
         "params": worker.info["params"], "fwd_bwd_ms": round(med, 2), "fwd_bwd_ms_min": round(min(fb), 2),
         "fwd_bwd_ms_max": round(max(fb), 2), "fwd_ms": round(statistics.median(t["fwd_s"] * 1e3 for t in worker.times), 2),
         "mol_per_s": round(args.batch_size / (med / 1e3), 1), "threads": args.threads, "torch": worker.info["torch"],
-        "load_avg_1min": round(os.getloadavg()[0], 2),
+        "load_avg_1min": round(os.getloadavg()[0], 2), "device": args.device,
+        **({"peak_MB": round(max(t["peak_bytes"] for t in worker.times) / 2**20, 1)} if args.device == "cuda" else {}),
     }
 
 
@@ -240,6 +257,11 @@ def main(argv=None) -> int:
     if args.worker:
         worker(args)
         return 0
+    if args.device == "cuda":
+        import torch
+
+        if not torch.cuda.is_available():
+            raise SystemExit(f"models.py: --device cuda: torch {torch.__version__} sees no GPU on this machine")
     passthrough, skip_value = [], False
     for a in (argv if argv is not None else sys.argv[1:]):  # the workers get all but --libraries/--settings
         if skip_value or a.startswith(("--libraries", "--settings")):
