@@ -1,9 +1,6 @@
 """The shipped Cormorant (cormorant-qm9-small): verified on load, reproduces its card, invariant, used by predict."""
 
-import csv
-import io
 import json
-from contextlib import redirect_stdout
 
 import pytest
 import torch
@@ -99,13 +96,10 @@ def test_predictions_are_invariant_under_rotations_reflections_translations_and_
         check_permutation_invariance(model, molecule)
 
 
-def test_predict_cli_takes_the_zoo_name_and_smiles(tmp_path):
+def test_predict_cli_takes_the_zoo_name_and_smiles(tmp_path, predict_rows):
     smi = tmp_path / "m.smi"
     smi.write_text("CCO ethanol\nCC(C)=O acetone\n")
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli_main(["predict", "--checkpoint", f"zoo:{NAME}", "--input", str(smi), "--no-progress"]) == 0
-    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    rows = predict_rows(f"zoo:{NAME}", smi)
     assert [r["id"] for r in rows] == ["ethanol", "acetone"]
     # QM9 labels of the same molecules (QM9 indices 13 and 17), eV, for an RDKit conformer rather than QM9's
     # geometry: U0 is close; the gap is this model's weak target (see its card) and is checked loosely.
@@ -114,16 +108,12 @@ def test_predict_cli_takes_the_zoo_name_and_smiles(tmp_path):
         assert float(row["gap (eV)"]) == pytest.approx(gap, abs=2.0)
 
 
-def test_predict_cli_equals_the_python_model_on_a_qm9_geometry(tmp_path, first_test_molecules):
+def test_predict_cli_equals_the_python_model_on_a_qm9_geometry(tmp_path, first_test_molecules, predict_rows):
     import ase.io
 
     data = first_test_molecules[0]
     ase.io.write(tmp_path / "m.xyz", ase.Atoms(numbers=data.z.numpy(), positions=data.pos.double().numpy()))
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli_main(["predict", "--checkpoint", f"zoo:{NAME}", "--input", str(tmp_path / "m.xyz"),
-                         "--no-progress"]) == 0
-    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    row = predict_rows(f"zoo:{NAME}", tmp_path / "m.xyz")[0]
     with torch.no_grad():
         expected = zoo.load(NAME)(Batch.from_data_list([data]))["y"][0]
     assert float(row["U0 (eV)"]) == pytest.approx(float(expected[0]), abs=1e-4)

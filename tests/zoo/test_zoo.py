@@ -1,8 +1,5 @@
 """The model zoo: shipped weights load, are verified, and do what their card says."""
 
-import csv
-import io
-from contextlib import redirect_stdout
 
 import pytest
 import torch
@@ -66,13 +63,10 @@ def test_the_card_metrics_are_reproduced_on_the_test_split(test_molecules):
         assert mae[k].item() == pytest.approx(card["metrics"][f"mae_{target}"], rel=1e-3)
 
 
-def test_predict_cli_takes_zoo_names(tmp_path):
+def test_predict_cli_takes_zoo_names(tmp_path, predict_rows):
     smi = tmp_path / "m.smi"
     smi.write_text("CCO ethanol\nCC(C)=O acetone\n")
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli_main(["predict", "--checkpoint", f"zoo:{NAME}", "--input", str(smi), "--no-progress"]) == 0
-    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    rows = predict_rows(f"zoo:{NAME}", smi)
     assert [r["id"] for r in rows] == ["ethanol", "acetone"]
     # QM9 labels of the same molecules (QM9 indices 13 and 17): U0 atomization energy and gap, eV. The
     # prediction is for an RDKit conformer, not QM9's B3LYP geometry, and such small molecules are rare in
@@ -82,16 +76,12 @@ def test_predict_cli_takes_zoo_names(tmp_path):
         assert float(row["gap (eV)"]) == pytest.approx(gap, abs=1.0)
 
 
-def test_predict_cli_equals_the_python_model_on_a_qm9_geometry(tmp_path, test_molecules):
+def test_predict_cli_equals_the_python_model_on_a_qm9_geometry(tmp_path, test_molecules, predict_rows):
     import ase.io
 
     data = test_molecules[0]
     ase.io.write(tmp_path / "m.xyz", ase.Atoms(numbers=data.z.numpy(), positions=data.pos.double().numpy()))
-    out = io.StringIO()
-    with redirect_stdout(out):
-        assert cli_main(["predict", "--checkpoint", f"zoo:{NAME}", "--input", str(tmp_path / "m.xyz"),
-                         "--no-progress"]) == 0
-    row = next(csv.DictReader(io.StringIO(out.getvalue())))
+    row = predict_rows(f"zoo:{NAME}", tmp_path / "m.xyz")[0]
     with torch.no_grad():
         expected = zoo.load(NAME)(Batch.from_data_list([data]))["y"][0]
     assert float(row["U0 (eV)"]) == pytest.approx(float(expected[0]), abs=1e-4)
