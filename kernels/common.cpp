@@ -45,6 +45,30 @@ void check_graph(const Tensor& src, const Tensor& dst, const Tensor& dst_perm, c
   TORCH_CHECK_VALUE(dst_ptr.numel() >= 1 && src_ptr.numel() >= 1, "geognn: CSR offsets must not be empty");
 }
 
+void check_message_args(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& dst,
+                        const Tensor& dst_perm, const Tensor& dst_ptr, const Tensor& src_perm, const Tensor& src_ptr) {
+  check_values(x, "x");
+  check_values(w, "w");
+  const int64_t F = w.size(1), Nx = x.size(0);
+  check_graph(src, dst, dst_perm, dst_ptr, src_perm, src_ptr, w.size(0));
+  TORCH_CHECK_VALUE(x.size(1) == F, "geognn: x has ", x.size(1), " features but w has ", F);
+  TORCH_CHECK_VALUE(x.scalar_type() == w.scalar_type(), "geognn: x is ", x.scalar_type(), " but w is ",
+                    w.scalar_type());
+  TORCH_CHECK_VALUE(src_ptr.numel() == Nx + 1, "geognn: src_ptr has ", src_ptr.numel(), " entries for ", Nx,
+                    " source nodes");
+}
+
+void check_edge_product_args(const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib,
+                             const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm,
+                             const Tensor& ib_ptr) {
+  check_values(a, "a");
+  check_values(b, "b");
+  check_graph(ib, ia, ia_perm, ia_ptr, ib_perm, ib_ptr, ia.numel());
+  TORCH_CHECK_VALUE(b.size(1) == a.size(1), "geognn: a has ", a.size(1), " features but b has ", b.size(1));
+  TORCH_CHECK_VALUE(a.scalar_type() == b.scalar_type(), "geognn: a is ", a.scalar_type(), " but b is ",
+                    b.scalar_type());
+}
+
 void check_perm(const std::optional<Tensor>& perm, int64_t rows) {
   if (!perm.has_value()) return;
   check_index_vector(*perm, "perm");

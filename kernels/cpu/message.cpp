@@ -64,15 +64,8 @@ void message_sum_kernel(const scalar_t* x, const scalar_t* w, const int64_t* src
 Tensor message_sum_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& src_in, const Tensor& dst_in,
                        const Tensor& dst_perm_in, const Tensor& dst_ptr_in, const Tensor& src_perm,
                        const Tensor& src_ptr) {
-  check_values(x_in, "x");
-  check_values(w_in, "w");
+  check_message_args(x_in, w_in, src_in, dst_in, dst_perm_in, dst_ptr_in, src_perm, src_ptr);
   const int64_t E = w_in.size(0), F = w_in.size(1), Nx = x_in.size(0);
-  check_graph(src_in, dst_in, dst_perm_in, dst_ptr_in, src_perm, src_ptr, E);
-  TORCH_CHECK_VALUE(x_in.size(1) == F, "geognn: x has ", x_in.size(1), " features but w has ", F);
-  TORCH_CHECK_VALUE(x_in.scalar_type() == w_in.scalar_type(), "geognn: x is ", x_in.scalar_type(), " but w is ",
-                    w_in.scalar_type());
-  TORCH_CHECK_VALUE(src_ptr.numel() == Nx + 1, "geognn: src_ptr has ", src_ptr.numel(), " entries for ", Nx,
-                    " source nodes");
   // The CPU kernel walks edges in order and needs no CSR permutation (the CUDA kernel does).
   const Tensor x = x_in.contiguous(), w = w_in.contiguous(), src = src_in.contiguous(), dst = dst_in.contiguous();
   const int64_t N = num_segments(dst_ptr_in);
@@ -90,13 +83,8 @@ Tensor message_sum_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& src
 
 Tensor edge_product_cpu(const Tensor& a_in, const Tensor& b_in, const Tensor& ia_in, const Tensor& ib_in,
                         const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm, const Tensor& ib_ptr) {
-  check_values(a_in, "a");
-  check_values(b_in, "b");
+  check_edge_product_args(a_in, b_in, ia_in, ib_in, ia_perm, ia_ptr, ib_perm, ib_ptr);
   const int64_t E = ia_in.numel(), F = a_in.size(1), Na = a_in.size(0), Nb = b_in.size(0);
-  check_graph(ib_in, ia_in, ia_perm, ia_ptr, ib_perm, ib_ptr, E);
-  TORCH_CHECK_VALUE(b_in.size(1) == F, "geognn: a has ", F, " features but b has ", b_in.size(1));
-  TORCH_CHECK_VALUE(a_in.scalar_type() == b_in.scalar_type(), "geognn: a is ", a_in.scalar_type(), " but b is ",
-                    b_in.scalar_type());
   const Tensor a = a_in.contiguous(), b = b_in.contiguous(), ia = ia_in.contiguous(), ib = ib_in.contiguous();
   Tensor out = at::empty({E, F}, a.options());
   if (E == 0 || F == 0) return out;

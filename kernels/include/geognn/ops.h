@@ -25,6 +25,13 @@ void check_same_device(const Tensor& a, const Tensor& b, const char* what_a, con
 // The graph arguments of message_sum/edge_product: int64 vectors, one entry per edge, non-empty offsets.
 void check_graph(const Tensor& src, const Tensor& dst, const Tensor& dst_perm, const Tensor& dst_ptr,
                  const Tensor& src_perm, const Tensor& src_ptr, int64_t E);
+// Everything about message_sum's and edge_product's arguments that needs no look at index values:
+// 2-D floating values of one dtype and feature count, the graph's shapes (see check_graph).
+void check_message_args(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& dst,
+                        const Tensor& dst_perm, const Tensor& dst_ptr, const Tensor& src_perm, const Tensor& src_ptr);
+void check_edge_product_args(const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib,
+                             const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm,
+                             const Tensor& ib_ptr);
 // An optional segment permutation: an int64 vector with one entry per source row.
 void check_perm(const std::optional<Tensor>& perm, int64_t rows);
 
