@@ -16,6 +16,12 @@ def test_list_names_every_shipped_model_and_families_cover_every_model_family():
     assert set(families) == set(zoo.FAMILIES)
 
 
+def test_every_shipped_model_is_a_few_megabytes_at_most():
+    # The zoo ships inside the wheel: each model must stay small enough to install with the library.
+    sizes = {name: zoo.checkpoint_path(name).stat().st_size for name in zoo.list()}
+    assert all(size < 4_000_000 for size in sizes.values()), sizes
+
+
 def test_zoo_list_shows_each_family_with_its_models_and_metrics(capsys):
     assert cli_main(["zoo", "list"]) == 0
     listing = capsys.readouterr().out
