@@ -4,6 +4,13 @@
     .venv-bench/bin/python benchmarks/models.py                      # 2000 random QM9 molecules, batches of 100
     python benchmarks/models.py --molecules 200 --batches 2 --rounds 1 --hidden 16 --interactions 1  # quick check
     python benchmarks/models.py --device cuda --settings default --batch-size 1000   # on a GPU
+    python benchmarks/models.py --device cuda --compile reduce-overhead   # geognn's step as CUDA graphs
+
+A machine without QM9 (the qm9pack wheel), such as a borrowed GPU, takes the
+molecules from a file written where QM9 is installed:
+
+    .venv/bin/python benchmarks/models.py --molecules 10000 --save-molecules qm9-10k.pt --libraries geognn --batches 1
+    python benchmarks/models.py --load-molecules qm9-10k.pt --device cuda --batch-size 1000
 
 Every (library, setting) runs in its own subprocess, because
 ``torch.set_flush_denormal(True)`` only takes effect when it is called before
@@ -60,21 +67,39 @@ def parse_args(argv=None):
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where models and batches live (default cpu); on cuda each step is timed between two "
                         "torch.cuda.synchronize() and peak memory is torch.cuda.max_memory_allocated")
+    p.add_argument("--compile", choices=["none", "default", "reduce-overhead"], default="none",
+                   help="geognn's step through torch.compile(model.predict, dynamic=True) in this mode "
+                        "(reduce-overhead: CUDA graphs, on cuda); the peers stay eager; every batch is run once "
+                        "before timing so compilation and graph recording are left out (default: none)")
     p.add_argument("--libraries", default=",".join(LIBRARIES), help="comma-separated subset of " + ",".join(LIBRARIES))
     p.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated subset of " + ",".join(SETTINGS))
+    p.add_argument("--save-molecules", metavar="FILE",
+                   help="also write the drawn molecules (z, pos in Å, counts, U0 in eV) to this .pt file")
+    p.add_argument("--load-molecules", metavar="FILE",
+                   help="take the molecules from a --save-molecules file instead of QM9 (--molecules and --sample "
+                        "then only say how many of its molecules, from the start, to use)")
     p.add_argument("--worker", choices=LIBRARIES, help=argparse.SUPPRESS)
     p.add_argument("--setting", choices=SETTINGS, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
 
 # --- worker side ------------------------------------------------------------------
-def load_batches(args):
-    """Lists of per-batch tensors: z, pos, batch, edge_index, y (standardised U0)."""
-    import numpy as np
+def draw_molecules(args):
+    """The benchmark's molecules: {"z": (A,) uint8, "pos": (A, 3) float32 Å, "counts": (M,), "y": (M,) U0 in eV}."""
     import torch
 
+    if args.load_molecules:
+        saved = torch.load(args.load_molecules, weights_only=True)
+        if len(saved["counts"]) < args.molecules:
+            raise SystemExit(f"models.py: {args.load_molecules} holds {len(saved['counts'])} molecules, fewer than "
+                             f"--molecules {args.molecules}")
+        counts = saved["counts"][:args.molecules]
+        atoms = int(counts.sum())
+        return {"z": saved["z"][:atoms], "pos": saved["pos"][:atoms], "counts": counts,
+                "y": saved["y"][:args.molecules]}
+    import numpy as np
+
     from geognn.data import QM9
-    from geognn.featurize import radius_graph
 
     dataset = QM9("U0", limit=args.molecules if args.sample == "first" else None, progress=False)
     if args.sample == "first":
@@ -82,17 +107,28 @@ def load_batches(args):
     else:
         idx = np.random.default_rng(0).choice(len(dataset), size=args.molecules, replace=False)
     mols = [dataset[int(i)] for i in idx]
-    y = torch.cat([m.y for m in mols]).reshape(-1)
-    y = (y - y.mean()) / y.std()
+    return {"z": torch.cat([m.z for m in mols]).to(torch.uint8), "pos": torch.cat([m.pos for m in mols]),
+            "counts": torch.tensor([len(m.z) for m in mols]), "y": torch.cat([m.y for m in mols]).reshape(-1)}
+
+
+def load_batches(args):
+    """Lists of per-batch tensors: z, pos, batch, edge_index, y (standardised U0)."""
+    import torch
+
+    from geognn.featurize import radius_graph
+
+    mols = draw_molecules(args)
+    y = (mols["y"] - mols["y"].mean()) / mols["y"].std()
+    z_all, pos_all = mols["z"].long().split(mols["counts"].tolist()), mols["pos"].split(mols["counts"].tolist())
     batches = []
-    for start in range(0, len(mols), args.batch_size):
-        chunk = mols[start:start + args.batch_size]
-        z = torch.cat([m.z for m in chunk])
-        pos = torch.cat([m.pos for m in chunk])
-        batch = torch.repeat_interleave(torch.arange(len(chunk)), torch.tensor([len(m.z) for m in chunk]))
+    for start in range(0, len(z_all), args.batch_size):
+        z = torch.cat(z_all[start:start + args.batch_size])
+        pos = torch.cat(pos_all[start:start + args.batch_size])
+        counts = mols["counts"][start:start + args.batch_size]
+        batch = torch.repeat_interleave(torch.arange(len(counts)), counts)
         edge_index, _ = radius_graph(pos, args.cutoff, batch)
         batches.append({"z": z, "pos": pos, "batch": batch, "edge_index": edge_index,
-                        "y": y[start:start + len(chunk)].clone(), "num_graphs": len(chunk)})
+                        "y": y[start:start + len(counts)].clone(), "num_graphs": len(counts)})
     return [{k: v.to(args.device) if isinstance(v, torch.Tensor) else v for k, v in b.items()} for b in batches]
 
 
@@ -102,6 +138,17 @@ def build_geognn(args):
     from geognn.models import SchNet
 
     model = SchNet(args.hidden, args.hidden, args.interactions, args.rbf, args.cutoff)
+    if args.compile != "none":
+        import torch
+
+        # model.predict is the tensor-only forward (pair finding included) that torch.compile traces whole.
+        predict = torch.compile(model.predict, mode=None if args.compile == "default" else args.compile,
+                                fullgraph=True, dynamic=True)
+
+        def run(b):
+            return predict(b["z"], b["pos"], b["batch"], b["edge_index"], None, b["num_graphs"]).reshape(-1)
+
+        return model, run
 
     def run(b):
         data = Data(z=b["z"], pos=b["pos"], batch=b["batch"], edge_index=b["edge_index"])
@@ -248,6 +295,7 @@ def summarize(args, worker):
         "fwd_bwd_ms_max": round(max(fb), 2), "fwd_ms": round(statistics.median(t["fwd_s"] * 1e3 for t in worker.times), 2),
         "mol_per_s": round(args.batch_size / (med / 1e3), 1), "threads": args.threads, "torch": worker.info["torch"],
         "load_avg_1min": round(os.getloadavg()[0], 2), "device": args.device,
+        **({"compile": args.compile} if worker.library == "geognn" and args.compile != "none" else {}),
         **({"peak_MB": round(max(t["peak_bytes"] for t in worker.times) / 2**20, 1)} if args.device == "cuda" else {}),
     }
 
@@ -262,9 +310,19 @@ def main(argv=None) -> int:
 
         if not torch.cuda.is_available():
             raise SystemExit(f"models.py: --device cuda: torch {torch.__version__} sees no GPU on this machine")
+    if args.load_molecules:
+        draw_molecules(args)  # a missing or short file stops here, before any worker starts
+    if args.save_molecules:
+        import torch
+
+        sys.path.insert(0, REPO)
+        from geognn.train.checkpoint import atomic_write_bytes
+
+        molecules = draw_molecules(args)
+        atomic_write_bytes(args.save_molecules, lambda f: torch.save(molecules, f))
     passthrough, skip_value = [], False
-    for a in (argv if argv is not None else sys.argv[1:]):  # the workers get all but --libraries/--settings
-        if skip_value or a.startswith(("--libraries", "--settings")):
+    for a in (argv if argv is not None else sys.argv[1:]):  # the workers get all but --libraries/--settings/--save
+        if skip_value or a.startswith(("--libraries", "--settings", "--save-molecules")):
             skip_value = not skip_value and "=" not in a
             continue
         passthrough.append(a)
@@ -278,8 +336,10 @@ def main(argv=None) -> int:
                 w.close()
                 results.append({"suite": "models", "library": library, "setting": setting, **w.info})
     try:
-        for w in workers:
-            w.step(0)  # warm-up: allocators, thread pool
+        # Warm-up: allocators, thread pool; with --compile every batch once (compilation, CUDA-graph recording).
+        for k in (range(args.batches + 1) if args.compile != "none" else [0]):
+            for w in workers:
+                w.step(k)
         for _ in range(max(args.rounds, 1)):
             for k in range(1, args.batches + 1):
                 for w in workers:  # the same batch, one library after the other
