@@ -32,6 +32,8 @@ __all__ = ["NeighborsTruncatedWarning", "radius_graph"]
 _SEARCH_SLACK = 1e-6
 # Gap (Å) added to the cutoff between neighbouring molecules of a batch.
 _MOLECULE_GAP = 1.0
+# Periodic cells of at least this many atoms are searched with the caller's torch thread count (_search_threads).
+_THREADED_SEARCH_ATOMS = 1000
 
 
 class NeighborsTruncatedWarning(UserWarning):
@@ -104,27 +106,39 @@ def _normalise_cell(cell, pbc, num_graphs):
 _cached = threading.local()
 
 
-def _neighbor_list(search_cutoff):
-    """This thread's vesin calculator for that cutoff, reused so that its buffers are too.
+def _neighbor_list(search_cutoff, n_threads):
+    """This thread's vesin calculator for that cutoff and thread count, reused so that its buffers are too.
 
     A fresh calculator per call allocates (and page-faults) its output anew:
     about 10 ms of a 10,000-atom periodic search on this project's machine.
-    It holds on to the buffers of its last search until the thread ends. One
-    vesin thread: two were no faster here for 1,500 to 157,000 atoms, and the
-    spinning of vesin's idle threads stalls the torch ops that follow.
+    It holds on to the buffers of its last search until the thread ends.
     """
     lists = getattr(_cached, "lists", None)
     if lists is None:
         lists = _cached.lists = {}
-    nl = lists.get(search_cutoff)
+    key = (search_cutoff, n_threads)
+    nl = lists.get(key)
     if nl is None:
         if len(lists) >= 4:
             lists.clear()
-        nl = lists[search_cutoff] = vesin.NeighborList(cutoff=search_cutoff, full_list=True, n_threads=1)
+        nl = lists[key] = vesin.NeighborList(cutoff=search_cutoff, full_list=True, n_threads=n_threads)
     return nl
 
 
-def _search(points, box, periodic, cutoff, exact_pos, want_image=False):
+def _search_threads(num_points, periodic, threads):
+    """vesin threads for one search: ``threads`` for periodic cells of ``_THREADED_SEARCH_ATOMS`` atoms or more, else 1.
+
+    Measured with vesin 0.6.2 on this project's 2-core machine (2026-12-01): two
+    threads search a periodic cell 25-30 % faster from 500 to 50,000 atoms
+    (10,000 atoms: 59 against 86 ms for the whole radius graph) and cost nothing
+    with the other core busy; batches of molecules gain nothing (1,000 QM9
+    molecules: 9.4 against 10.7 ms quiet, 9.1 against 8.4 ms busy) and small
+    inputs lose (10 molecules: 0.49 against 0.42 ms), so they keep one thread.
+    """
+    return threads if periodic and num_points >= _THREADED_SEARCH_ATOMS else 1
+
+
+def _search(points, box, periodic, cutoff, exact_pos, want_image=False, threads=1):
     """Edges of one vesin call, sorted by target, then source, then image.
 
     Returns fresh arrays (dst, src, image, shift): target and source (E,)
@@ -138,9 +152,10 @@ def _search(points, box, periodic, cutoff, exact_pos, want_image=False):
     which are decided by the exact distance computed from ``exact_pos``: the
     caller's positions, before any offset that lays molecules side by side.
     """
-    nl = _neighbor_list(cutoff + _SEARCH_SLACK)
+    any_periodic = bool(np.any(periodic))
+    nl = _neighbor_list(cutoff + _SEARCH_SLACK, _search_threads(len(points), any_periodic, threads))
     # copy=False: vesin's own buffers, valid until nl's next search; everything returned is a new array.
-    if bool(np.any(periodic)):
+    if any_periodic:
         i, j, s, d = nl.compute(points, box, periodic, "ijSd", copy=False)
         # Each image gets an integer code, ordered like the (n0, n1, n2) triples,
         # that is also its row in small tables of images and Cartesian shifts.
@@ -224,10 +239,10 @@ def _bounding_boxes(pos64, batch_np, num_graphs):
     return lo, hi
 
 
-def _search_periodic(pos64, batch_np, num_graphs, cell_np, pbc_np, cutoff, want_image):
-    """Sorted (target, source, image, shift) of each structure with its own cell."""
+def _search_periodic(pos64, batch_np, num_graphs, cell_np, pbc_np, cutoff, want_image, threads):
+    """Sorted (target, source, image, shift) of each structure with its own cell; vesin threads as _search_threads."""
     if batch_np is None:
-        return _search(pos64, cell_np[0], pbc_np[0].tolist(), cutoff, pos64, want_image)
+        return _search(pos64, cell_np[0], pbc_np[0].tolist(), cutoff, pos64, want_image, threads)
     grouped = bool(np.all(batch_np[1:] >= batch_np[:-1]))
     parts = []
     for b in range(num_graphs):
@@ -235,7 +250,7 @@ def _search_periodic(pos64, batch_np, num_graphs, cell_np, pbc_np, cutoff, want_
         if len(atoms) == 0:
             continue
         dst, src, image, shift = _search(pos64[atoms], cell_np[b], pbc_np[b].tolist(), cutoff, pos64[atoms],
-                                         want_image or not grouped)
+                                         want_image or not grouped, threads)
         if shift is None:  # a structure of the batch without periodic directions
             shift = np.zeros((len(dst), 3))
         parts.append((atoms[dst], atoms[src], image, shift))
@@ -277,11 +292,13 @@ def radius_graph(pos, cutoff, batch=None, *, cell=None, pbc=None, max_neighbors=
     lie within the cutoff, and with cells smaller than twice the cutoff one
     atom can see several images of the same neighbour.
     """
+    # The torch ops here are small and run on one thread; a large periodic search may use the caller's threads.
+    threads = max(1, torch.get_num_threads())
     with one_thread_on_cpu(getattr(pos, "device", "cpu")):
-        return _radius_graph(pos, cutoff, batch, cell, pbc, max_neighbors)
+        return _radius_graph(pos, cutoff, batch, cell, pbc, max_neighbors, threads)
 
 
-def _radius_graph(pos, cutoff, batch, cell, pbc, max_neighbors):
+def _radius_graph(pos, cutoff, batch, cell, pbc, max_neighbors, threads):
     _check_inputs(pos, cutoff, batch, max_neighbors)
     cutoff = float(cutoff)
     num_atoms = pos.shape[0]
@@ -297,7 +314,7 @@ def _radius_graph(pos, cutoff, batch, cell, pbc, max_neighbors):
         dst, src = _search_molecules(pos64, batch_np, num_graphs, cutoff)
     else:
         dst, src, image, shift64 = _search_periodic(pos64, batch_np, num_graphs, cell_np, pbc_np, cutoff,
-                                                    max_neighbors is not None)
+                                                    max_neighbors is not None, threads)
     if max_neighbors is not None:
         kept = _nearest(pos64, dst, src, image, shift64, int(max_neighbors), num_atoms)
         if kept is not None:

@@ -152,6 +152,34 @@ def test_batch_of_periodic_structures_with_their_own_cells():
         assert got == brute_force_pairs(parts[b], 3.0, cells[b], (True,) * 3)
 
 
+def test_a_large_cell_searched_on_two_threads_gives_the_same_graph_as_on_one():
+    # From 1,000 atoms a periodic cell is searched with the caller's torch thread count (faster on 2 cores);
+    # the graph must not depend on it, and the caller's thread count must come back unchanged.
+    from geognn.featurize import neighbors
+
+    rng = np.random.default_rng(3)
+    cell = np.array([[24.0, 0.0, 0.0], [4.0, 23.0, 0.0], [2.0, 3.0, 25.0]])
+    pos = torch.from_numpy(rng.uniform(0, 1, size=(1500, 3)) @ cell)
+    threads = torch.get_num_threads()
+    graphs = {}
+    try:
+        for n in (1, 2):
+            torch.set_num_threads(n)
+            neighbors._cached.lists = {}
+            graphs[n] = radius_graph(pos, 4.0, cell=torch.from_numpy(cell))
+            assert torch.get_num_threads() == n
+            assert [key[1] for key in neighbors._cached.lists] == [n]  # vesin ran on n threads
+    finally:
+        torch.set_num_threads(threads)
+    assert torch.equal(graphs[1][0], graphs[2][0]) and torch.equal(graphs[1][1], graphs[2][1])
+    lengths = (pos[graphs[2][0][1]] - pos[graphs[2][0][0]] + graphs[2][1]).norm(dim=1)
+    assert graphs[2][0].shape[1] > 20_000 and bool((lengths < 4.0).all())
+    # A batch of molecules (no cell) keeps one vesin thread whatever the caller's count.
+    neighbors._cached.lists = {}
+    radius_graph(pos, 4.0, torch.arange(1500) // 15)
+    assert [key[1] for key in neighbors._cached.lists] == [1]
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     n_atoms=st.integers(1, 8),
