@@ -11,6 +11,8 @@ from geognn.cli.main import main as cli_main
 from geognn.testing import (check_permutation_invariance, check_reflection_invariance, check_rotation_invariance,
                             check_translation_invariance)
 
+from .predict_checks import check_smiles_predictions, check_xyz_prediction_equals_the_model
+
 NAME = "cormorant-qm9-small"
 # Test MAE (eV) of U0 and gap over the first 500 molecules of the card's test split, computed by this test's
 # own route when the model was made: a fast exact check of the weights, the split and the evaluation.
@@ -96,28 +98,13 @@ def test_predictions_are_invariant_under_rotations_reflections_translations_and_
         check_permutation_invariance(model, molecule)
 
 
-def test_predict_cli_takes_the_zoo_name_and_smiles(tmp_path, predict_rows):
-    smi = tmp_path / "m.smi"
-    smi.write_text("CCO ethanol\nCC(C)=O acetone\n")
-    rows = predict_rows(f"zoo:{NAME}", smi)
-    assert [r["id"] for r in rows] == ["ethanol", "acetone"]
-    # QM9 labels of the same molecules (QM9 indices 13 and 17), eV, for an RDKit conformer rather than QM9's
-    # geometry: U0 is close; the gap is this model's weak target (see its card) and is checked loosely.
-    for row, (u0, gap) in zip(rows, [(-33.007, 9.298), (-40.322, 6.378)]):
-        assert float(row["U0 (eV)"]) == pytest.approx(u0, abs=0.25)
-        assert float(row["gap (eV)"]) == pytest.approx(gap, abs=2.0)
+def test_predict_cli_takes_the_zoo_name_and_smiles(tmp_path):
+    # The gap is this model's weak target (see its card) and is checked more loosely than SchNet's.
+    check_smiles_predictions(NAME, tmp_path, gap_abs=2.0)
 
 
-def test_predict_cli_equals_the_python_model_on_a_qm9_geometry(tmp_path, first_test_molecules, predict_rows):
-    import ase.io
-
-    data = first_test_molecules[0]
-    ase.io.write(tmp_path / "m.xyz", ase.Atoms(numbers=data.z.numpy(), positions=data.pos.double().numpy()))
-    row = predict_rows(f"zoo:{NAME}", tmp_path / "m.xyz")[0]
-    with torch.no_grad():
-        expected = zoo.load(NAME)(Batch.from_data_list([data]))["y"][0]
-    assert float(row["U0 (eV)"]) == pytest.approx(float(expected[0]), abs=1e-4)
-    assert float(row["gap (eV)"]) == pytest.approx(float(expected[1]), abs=1e-4)
+def test_predict_cli_equals_the_python_model_on_a_qm9_geometry(tmp_path, first_test_molecules):
+    check_xyz_prediction_equals_the_model(NAME, tmp_path, first_test_molecules[0])
 
 
 def test_zoo_info_prints_the_cormorant_card(capsys):

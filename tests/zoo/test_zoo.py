@@ -8,6 +8,8 @@ from torch_geometric.data import Batch
 from geognn import zoo
 from geognn.cli.main import main as cli_main
 
+from .predict_checks import check_smiles_predictions, check_xyz_prediction_equals_the_model
+
 NAME = "schnet-qm9-small"
 
 
@@ -63,29 +65,12 @@ def test_the_card_metrics_are_reproduced_on_the_test_split(test_molecules):
         assert mae[k].item() == pytest.approx(card["metrics"][f"mae_{target}"], rel=1e-3)
 
 
-def test_predict_cli_takes_zoo_names(tmp_path, predict_rows):
-    smi = tmp_path / "m.smi"
-    smi.write_text("CCO ethanol\nCC(C)=O acetone\n")
-    rows = predict_rows(f"zoo:{NAME}", smi)
-    assert [r["id"] for r in rows] == ["ethanol", "acetone"]
-    # QM9 labels of the same molecules (QM9 indices 13 and 17): U0 atomization energy and gap, eV. The
-    # prediction is for an RDKit conformer, not QM9's B3LYP geometry, and such small molecules are rare in
-    # QM9 (see the card's caveats): a loose check that the numbers are the right physics.
-    for row, (u0, gap) in zip(rows, [(-33.007, 9.298), (-40.322, 6.378)]):
-        assert float(row["U0 (eV)"]) == pytest.approx(u0, abs=0.25)
-        assert float(row["gap (eV)"]) == pytest.approx(gap, abs=1.0)
+def test_predict_cli_takes_zoo_names(tmp_path):
+    check_smiles_predictions(NAME, tmp_path, gap_abs=1.0)
 
 
-def test_predict_cli_equals_the_python_model_on_a_qm9_geometry(tmp_path, test_molecules, predict_rows):
-    import ase.io
-
-    data = test_molecules[0]
-    ase.io.write(tmp_path / "m.xyz", ase.Atoms(numbers=data.z.numpy(), positions=data.pos.double().numpy()))
-    row = predict_rows(f"zoo:{NAME}", tmp_path / "m.xyz")[0]
-    with torch.no_grad():
-        expected = zoo.load(NAME)(Batch.from_data_list([data]))["y"][0]
-    assert float(row["U0 (eV)"]) == pytest.approx(float(expected[0]), abs=1e-4)
-    assert float(row["gap (eV)"]) == pytest.approx(float(expected[1]), abs=1e-4)
+def test_predict_cli_equals_the_python_model_on_a_qm9_geometry(tmp_path, test_molecules):
+    check_xyz_prediction_equals_the_model(NAME, tmp_path, test_molecules[0])
 
 
 def test_predict_cli_reports_unknown_zoo_names(tmp_path, capsys):
