@@ -128,12 +128,12 @@ def _neighbor_list(search_cutoff, n_threads):
 def _search_threads(num_points, periodic, threads):
     """vesin threads for one search: ``threads`` for periodic cells of ``_THREADED_SEARCH_ATOMS`` atoms or more, else 1.
 
-    Measured with vesin 0.6.2 on this project's 2-core machine (2026-12-01): two
-    threads search a periodic cell 25-30 % faster from 500 to 50,000 atoms
-    (10,000 atoms: 59 against 86 ms for the whole radius graph) and cost nothing
-    with the other core busy; batches of molecules gain nothing (1,000 QM9
-    molecules: 9.4 against 10.7 ms quiet, 9.1 against 8.4 ms busy) and small
-    inputs lose (10 molecules: 0.49 against 0.42 ms), so they keep one thread.
+    Measured with vesin 0.6.2 on this project's 2-core machine by
+    ``benchmarks/radius_graph_threads.py`` (2026-12-01): two threads build a
+    periodic cell's graph 19-40 % faster from 500 to 50,000 atoms (10,000
+    atoms: 64 against 90 ms) and stay within 5 % of one thread with the other
+    core busy; batches of QM9 molecules gain 0-11 % quiet but lose 3-9 % busy,
+    so they keep one thread.
     """
     return threads if periodic and num_points >= _THREADED_SEARCH_ATOMS else 1
 
