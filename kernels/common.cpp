@@ -3,6 +3,8 @@
 
 #include <c10/util/Exception.h>
 
+#include "geognn/validate.h"
+
 namespace geognn {
 
 ReduceKind parse_reduce(const std::string& reduce) {
@@ -74,6 +76,41 @@ void check_perm(const std::optional<Tensor>& perm, int64_t rows) {
   check_index_vector(*perm, "perm");
   TORCH_CHECK_VALUE(perm->numel() == rows, "geognn: perm has ", perm->numel(), " entries for ", rows,
                     " source rows");
+}
+
+Tensor csr_layout_matches(const Tensor& index, const Tensor& perm, const Tensor& indptr) {
+  const int64_t E = perm.numel();
+  if (E == 0) return at::ones({}, index.options().dtype(at::kBool));
+  // The row of every position k of perm, from the offsets; perm is read through clamped
+  // positions, so malformed input gives a false answer, never a fault.
+  const Tensor rows = at::searchsorted(indptr, at::arange(E, perm.options()), /*out_int32=*/false, /*right=*/true) - 1;
+  Tensor ok = index.index_select(0, perm.clamp(0, E - 1)).eq(rows).all();
+  if (E > 1) {
+    const Tensor new_row = rows.narrow(0, 1, E - 1).ne(rows.narrow(0, 0, E - 1));
+    const Tensor increasing = perm.narrow(0, 1, E - 1).gt(perm.narrow(0, 0, E - 1));
+    ok = ok.logical_and(new_row.logical_or(increasing).all());
+  }
+  return ok;
+}
+
+bool check_message_graph(const char* op, const Tensor& src, int64_t num_src, const Tensor& dst, const Tensor& perm,
+                         const Tensor& indptr, bool check_src) {
+  const int64_t E = perm.numel(), N = num_segments(indptr);
+  std::vector<RequiredFlag> flags;
+  if (!known_csr(dst, perm, indptr)) {
+    flags.push_back({csr_layout_matches(dst, perm, indptr),
+                     "dst_perm and dst_ptr are not the CSR layout of dst (its edges grouped by destination, in edge "
+                     "order within each destination); build them with geognn.ops.csr(dst, num_nodes) or "
+                     "geognn.ops.CSRGraph.from_edge_index"});
+  } else if (!check_src) {
+    return true;  // the CPU kernel checks src and dst itself as it reads them
+  }
+  std::vector<IndexCheck> checks;
+  if (check_src) checks.push_back({src, "src", IndexRule::range(num_src), "source nodes"});
+  checks.push_back({dst, "dst", IndexRule::range(N), "destination nodes"});
+  checks.push_back({perm, "dst_perm", IndexRule::range(E), "edges"});
+  checks.push_back({indptr, "dst_ptr", IndexRule::offsets(E), "edges"});
+  return check_indices(op, checks, flags);
 }
 
 }  // namespace geognn

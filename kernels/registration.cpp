@@ -4,6 +4,7 @@
 // geognn/ops/_fake.py. Backward passes call the ops through the dispatcher,
 // so they are themselves differentiable (needed to train on forces).
 #include <Python.h>
+#include <ATen/autocast_mode.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/autograd.h>
 #include <torch/library.h>
@@ -73,6 +74,24 @@ OptTensor saved_optional(AutogradContext* ctx, const char* key) {
   return v.isNone() ? OptTensor() : OptTensor(v.toTensor());
 }
 
+// `index` with every entry outside [0, num_rows) replaced by num_rows (a padding row).
+// Only CUDA needs it: there nothing re-validates a saved index before the backward (a
+// CUDA-graph replay validates nothing at all), and torch's own gathers device-assert on a
+// bad entry, where geognn's kernels skip it. The CPU forward has raised on any bad entry.
+Tensor safe_rows(const Tensor& index, const c10::SymInt& num_rows) {
+  if (!index.is_cuda()) return index;
+  const Tensor valid = index.ge(0).logical_and(index.lt(c10::Scalar(num_rows)));
+  return at::where(valid, index, c10::Scalar(num_rows));
+}
+
+// out[e] = g[index[e]] (E, F), zero where index[e] is outside [0, rows of g): the transpose of a scatter sum.
+Tensor gather_rows(const Tensor& g, const Tensor& index) {
+  if (!index.is_cuda()) return at::index_select(g, 0, index);
+  const c10::SymInt rows = g.sym_size(0);
+  const Tensor padded = at::cat({g, at::zeros_symint({1, g.sym_size(1)}, g.options())});
+  return at::index_select(padded, 0, safe_rows(index, rows));
+}
+
 // ---- segment reductions -----------------------------------------------------
 class SegmentReduceFn : public torch::autograd::Function<SegmentReduceFn> {
  public:
@@ -129,18 +148,20 @@ class ScatterReduceFn : public torch::autograd::Function<ScatterReduceFn> {
     const Tensor index = ctx->saved_data["index"].toTensor();
     const Tensor& g = grads[0];
     Tensor grad_src;
-    // A gather: each source row reads its target's gradient (sequential writes,
-    // and built from differentiable ATen ops, so double backward works).
+    // A gather: each source row reads its target's gradient (sequential writes, and built from
+    // differentiable ATen ops, so double backward works), through an index that cannot fault.
     if (kind == ReduceKind::Sum) {
-      grad_src = at::index_select(g, 0, index);
+      grad_src = gather_rows(g, index);
     } else if (kind == ReduceKind::Mean) {
       // Counted with index_add_ rather than bincount, which reads the index's range back to the host on CUDA.
       const c10::SymInt num_rows = ctx->saved_data["num_rows"].toSymInt();
-      const Tensor count = at::zeros_symint({num_rows}, index.options())
-                               .index_add_(0, index, at::ones_like(index))
+      const Tensor safe = safe_rows(index, num_rows);
+      const Tensor count = at::zeros_symint({num_rows + 1}, index.options())
+                               .index_add_(0, safe, at::ones_like(index))
+                               .narrow_symint(0, 0, num_rows)
                                .clamp_min(1)
                                .to(g.scalar_type());
-      grad_src = at::index_select(g / count.unsqueeze(1), 0, index);
+      grad_src = gather_rows(g / count.unsqueeze(1), index);
     } else {
       grad_src = call_arg_scatter(g, ctx->saved_data["arg"].toTensor(), ctx->saved_data["rows"].toSymInt());
     }
@@ -297,6 +318,31 @@ Tensor edge_product_autograd(const Tensor& a, const Tensor& b, const Tensor& ia,
   return EdgeProductFn::apply(a, b, ia, ib, ia_perm, ia_ptr, ib_perm, ib_ptr);
 }
 
+// ---- autocast --------------------------------------------------------------------
+// Under torch.autocast the filter product runs in the autocast dtype, as a matrix
+// product does: x and w are cast together (a half x from an autocast Linear and a
+// float32 w from a product with float32 cutoff values meet in one dtype). The
+// kernels accumulate in float32 whatever the storage dtype.
+template <c10::DeviceType D>
+Tensor message_sum_autocast(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& dst,
+                            const Tensor& dst_perm, const Tensor& dst_ptr, const Tensor& src_perm,
+                            const Tensor& src_ptr) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(at::autocast::get_autocast_dispatch_key_from_device_type(D));
+  const at::ScalarType dtype = at::autocast::get_autocast_dtype(D);
+  return call_message_sum(at::autocast::cached_cast(dtype, x, D), at::autocast::cached_cast(dtype, w, D), src, dst,
+                          dst_perm, dst_ptr, src_perm, src_ptr);
+}
+
+template <c10::DeviceType D>
+Tensor edge_product_autocast(const Tensor& a, const Tensor& b, const Tensor& ia, const Tensor& ib,
+                             const Tensor& ia_perm, const Tensor& ia_ptr, const Tensor& ib_perm,
+                             const Tensor& ib_ptr) {
+  c10::impl::ExcludeDispatchKeyGuard no_autocast(at::autocast::get_autocast_dispatch_key_from_device_type(D));
+  const at::ScalarType dtype = at::autocast::get_autocast_dtype(D);
+  return call_edge_product(at::autocast::cached_cast(dtype, a, D), at::autocast::cached_cast(dtype, b, D), ia, ib,
+                           ia_perm, ia_ptr, ib_perm, ib_ptr);
+}
+
 }  // namespace
 
 TORCH_LIBRARY(geognn, m) {
@@ -314,14 +360,29 @@ TORCH_LIBRARY(geognn, m) {
       "edge_product(Tensor a, Tensor b, Tensor ia, Tensor ib, Tensor ia_perm, Tensor ia_ptr, "
       "Tensor ib_perm, Tensor ib_ptr) -> Tensor");
   // Index validation with one host read (kernels/validate.cpp, geognn/validate.h): every value of
-  // indices[k] in [0, bounds[k]), each flag read back (and required true when its message is not empty).
-  m.def("check_indices(Tensor[] indices, SymInt[] bounds, str[] names, Tensor[] flags, str[] required) -> bool[]");
+  // indices[k] in [lower[k], upper[k]) (else IndexError, or ValueError where value_errors[k]), each flag read
+  // back (and required true when its message is not empty).
+  // Returns int64 copies that geognn remembers as valid; recheck=False trusts what it already remembers.
+  m.def(
+      "check_indices(Tensor[] indices, SymInt[] lower, SymInt[] upper, str[] names, str[] units, bool[] value_errors, "
+      "Tensor[] flags, str[] required, bool recheck=True) -> (Tensor[] checked, bool[] flags)");
   m.def("is_checked(Tensor index, SymInt bound) -> bool");
   // Coulomb matrices (kernels/cpu/coulomb.cpp, kernels/cuda/coulomb.cu); not differentiable: the featurizer's
   // torch path serves gradients, other devices and eigenspectra (and is the reference).
   m.def(
       "coulomb_matrix(Tensor z, Tensor pos, Tensor ptr, Tensor diagonal, Tensor? noise, int n_atoms_max, "
       "str permutation, float sigma, float tie_rtol, float distance_scale, bool flatten, ScalarType dtype) -> Tensor");
+}
+
+// Every other op falls through autocast (it takes one floating input, or none).
+TORCH_LIBRARY_IMPL(geognn, AutocastCUDA, m) {
+  m.impl("message_sum", &message_sum_autocast<c10::DeviceType::CUDA>);
+  m.impl("edge_product", &edge_product_autocast<c10::DeviceType::CUDA>);
+}
+
+TORCH_LIBRARY_IMPL(geognn, AutocastCPU, m) {
+  m.impl("message_sum", &message_sum_autocast<c10::DeviceType::CPU>);
+  m.impl("edge_product", &edge_product_autocast<c10::DeviceType::CPU>);
 }
 
 TORCH_LIBRARY_IMPL(geognn, Autograd, m) {

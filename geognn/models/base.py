@@ -41,6 +41,10 @@ class MoleculeModel(nn.Module):
     ``target_mean`` (T,), ``target_std`` (T,), ``atomref`` (max_z + 1, T).
     """
 
+    #: Whether :meth:`predict` validates the atomic numbers itself (with the step's other indices, in one
+    #: host read); otherwise :meth:`forward` checks them against 1..``max_z`` first.
+    checks_z_in_predict = False
+
     def __init__(self, num_targets: int, readout: str | Sequence[str], max_z: int, cutoff: float, name: str):
         super().__init__()
         for label, value in (("num_targets", num_targets), ("max_z", max_z)):
@@ -113,9 +117,11 @@ class MoleculeModel(nn.Module):
         z, pos = data.z, data.pos
         self._check_input(z, pos)
         batch = getattr(data, "batch", None)
-        if batch is None:
-            batch = torch.zeros_like(z)
-        num_graphs = int(getattr(data, "num_graphs", None) or (int(batch.max()) + 1 if batch.numel() else 1))
+        if batch is None:  # one molecule: nothing to read from the device
+            batch, num_graphs = torch.zeros_like(z), 1
+        else:  # a PyG Batch knows its size; a bare batch vector costs a host read
+            num_graphs = getattr(data, "num_graphs", None)
+            num_graphs = int(num_graphs) if num_graphs is not None else (int(batch.max()) + 1 if batch.numel() else 1)
         edge_index = getattr(data, "edge_index", None)
         edge_shift = getattr(data, "edge_shift", None)
         if edge_index is None:
@@ -138,7 +144,8 @@ class MoleculeModel(nn.Module):
             raise ValueError(f"z must be a 1-D int64 tensor of atomic numbers, got {z.dtype} of shape {tuple(z.shape)}")
         if pos.dim() != 2 or pos.shape[1] != 3 or pos.shape[0] != z.shape[0]:
             raise ValueError(f"pos must have shape ({z.shape[0]}, 3) in Å, got {tuple(pos.shape)}")
-        if z.numel() and (int(z.min()) < 1 or int(z.max()) > self.max_z):
+        # A model that validates z in predict, in the step's one host read, is not asked twice.
+        if not self.checks_z_in_predict and z.numel() and (int(z.min()) < 1 or int(z.max()) > self.max_z):
             raise ValueError(f"atomic numbers must lie in [1, {self.max_z}], got min {int(z.min())}, "
                              f"max {int(z.max())}")
 

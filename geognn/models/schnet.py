@@ -110,6 +110,8 @@ class SchNet(MoleculeModel):
     ``forces=True`` (only for T = 1), ``"forces"`` (N, 3) = -dy/dpos in eV/Å.
     """
 
+    checks_z_in_predict = True  # interaction_graph checks z against 1..max_z in the step's one host read
+
     def __init__(self, hidden_channels: int = 128, num_filters: int = 128, num_interactions: int = 6,
                  num_rbf: int = 50, cutoff: float = 5.0, readout: str | Sequence[str] = "sum", num_targets: int = 1,
                  max_z: int = 100, radial_basis: str | nn.Module = "gaussian",
@@ -161,16 +163,18 @@ class SchNet(MoleculeModel):
 
         Host synchronisations on CUDA: one per call, the read in
         :func:`geognn.nn.pairs.interaction_graph` that validates every index
-        (edges, pairs, ``batch``) and learns whether the graph is symmetric;
-        every op after it trusts those tensors.
+        (edges, pairs, ``batch``, ``z`` against 1..``max_z``) and learns
+        whether the graph is symmetric; every op after it trusts the copies it
+        returns.
         """
         if pair_index is not None and edge_shift is not None:
             raise ValueError("pair_index is for graphs without periodic shifts; pass edge_index with edge_shift")
         graph: CSRGraph | PairGraph
-        graph, index = interaction_graph(edge_index, z.shape[0], batch=batch, num_graphs=num_graphs,
-                                         pair_index=pair_index if share_pairs else None,
-                                         share_pairs=share_pairs and edge_shift is None,
-                                         z=z, num_species=self.embedding.num_embeddings)
+        # From here on, the validated copies of the indices: the ops of every layer trust them.
+        graph, index, batch, z = interaction_graph(edge_index, z.shape[0], batch=batch, num_graphs=num_graphs,
+                                                   pair_index=pair_index if share_pairs else None,
+                                                   share_pairs=share_pairs and edge_shift is None,
+                                                   z=z, z_range=(1, self.max_z))
         src, dst = index[0], index[1]
         edge_vec = pos[dst] - pos[src]
         if edge_shift is not None:

@@ -13,6 +13,7 @@ same sum as over the E directed edges.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 
@@ -78,55 +79,85 @@ def symmetric_pairs(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor | 
     return pairs if bool(symmetric) else None
 
 
+class StepGraph(NamedTuple):
+    """What :func:`interaction_graph` returns: the graph of one step and its validated tensors.
+
+    Attributes:
+        graph: a :class:`PairGraph` (pairs shared) or a :class:`geognn.ops.CSRGraph`.
+        index: (2, P) pairs or (2, E) edges, int64: per-distance work is done over its columns.
+        batch: (N,) int64 molecule of each atom, or None when none was given.
+        z: (N,) int64 atomic numbers, or None when none were given.
+
+    ``index``, ``batch`` and ``z`` are geognn's validated copies of the caller's
+    tensors: the ops of the step read them without checking them again.
+    """
+
+    graph: "CSRGraph | PairGraph"
+    index: torch.Tensor
+    batch: torch.Tensor | None
+    z: torch.Tensor | None
+
+
 def interaction_graph(edge_index: torch.Tensor | None, num_nodes: int, *, batch: torch.Tensor | None = None,
                       num_graphs: int | None = None, pair_index: torch.Tensor | None = None,
                       share_pairs: bool = True, z: torch.Tensor | None = None,
-                      num_species: int | None = None) -> tuple["CSRGraph | PairGraph", torch.Tensor]:
+                      z_range: tuple[int, int] | None = None) -> StepGraph:
     """The graph a model aggregates over in one step, with one host read.
 
     Args:
         edge_index: (2, E) int64 edges (row 0 source, row 1 target); unused when ``pair_index`` is given.
         num_nodes: N, the number of atoms.
         batch, num_graphs: (N,) molecule of each atom and the number of molecules,
-            validated in the same read (the readout then reads ``batch`` unchecked).
+            validated in the same read (the readout then reads the copy unchecked).
         pair_index: (2, P) unordered pairs known ahead (:func:`symmetric_pairs`).
         share_pairs: look for pairs in ``edge_index`` (False: edge by edge, for
             directed graphs and periodic images).
-        z, num_species: (N,) atomic numbers and the size of the model's
-            embedding table, checked in the same read (an out-of-range atomic
-            number would otherwise be a device-side assert in the embedding).
+        z, z_range: (N,) atomic numbers and the range ``(lowest, highest)`` the
+            model accepts (its embedding table), checked in the same read (an
+            out-of-range atomic number would otherwise be a device-side assert
+            in the embedding); a bad one is a ValueError naming it.
 
     Returns:
-        ``(graph, index)``: a :class:`PairGraph` and its (2, P) pairs, or a
-        :class:`geognn.ops.CSRGraph` and ``edge_index``; per-distance work is
-        done over the columns of ``index``.
+        A :class:`StepGraph`: a :class:`PairGraph` and its (2, P) pairs, or a
+        :class:`geognn.ops.CSRGraph` and ``edge_index``, with the validated
+        copies of ``batch`` and ``z``; per-distance work is done over the
+        columns of ``index``.
 
     The host read (the step's one synchronisation on CUDA) validates every
     index and, when pairs are looked for, learns whether the list is symmetric;
-    the graph's ops then trust these tensors without reading again. Under
-    ``torch.compile`` the model cannot branch on that answer, so the pairs are
-    used and a list that is not symmetric raises ``ValueError`` at run time
+    the graph's ops then trust the copies it returns without reading again.
+    Under ``torch.compile`` the model cannot branch on that answer, so the pairs
+    are used and a list that is not symmetric raises ``ValueError`` at run time
     (pass ``share_pairs=False``). While a CUDA graph is captured nothing is
     read or checked (``mode="reduce-overhead"`` replays what was captured:
     give it symmetric lists, or ``share_pairs=False``).
     """
-    extra = [("batch", batch, num_graphs)] if batch is not None else []
+    extra = [("batch", batch, num_graphs, 0, "molecules")] if batch is not None else []
     if z is not None:
-        extra.append(("z", z, num_species))
+        low, high = z_range if z_range is not None else (0, None)
+        if high is None:
+            raise ValueError("interaction_graph: z needs z_range=(lowest, highest) atomic numbers")
+        extra.append(("z", z, high + 1, low, "atomic numbers", True))
+
+    def split(copies):  # the copies of batch and z, after the graph's own
+        rest = iter(copies)
+        return (next(rest) if batch is not None else None), (next(rest) if z is not None else None)
+
     if pair_index is not None:
-        check_indices([("pair_index", pair_index, num_nodes), *extra])
-        return PairGraph.from_pairs(pair_index, num_nodes), pair_index
-    checks = [("edge_index", edge_index, num_nodes), *extra]
+        (pairs, *rest), _ = check_indices([("pair_index", pair_index, num_nodes, 0, "atoms"), *extra])
+        return StepGraph(PairGraph.from_pairs(pairs, num_nodes), pairs, *split(rest))
+    checks = [("edge_index", edge_index, num_nodes, 0, "atoms"), *extra]
     if not share_pairs:
-        check_indices(checks)
-        return CSRGraph.from_edge_index(edge_index, num_src=num_nodes), edge_index
+        (edges, *rest), _ = check_indices(checks)
+        return StepGraph(CSRGraph.from_edge_index(edges, num_src=num_nodes), edges, *split(rest))
     pairs, symmetric = find_pairs(edge_index, num_nodes)
     compiling = torch.compiler.is_compiling()
-    (is_symmetric,) = check_indices([*checks, ("pair_index", pairs, num_nodes)], flags=[symmetric],
-                                    required=[NOT_SYMMETRIC if compiling else ""])
+    (edges, *rest, pairs), (is_symmetric,) = check_indices(
+        [*checks, ("pair_index", pairs, num_nodes, 0, "atoms")], flags=[symmetric],
+        required=[NOT_SYMMETRIC if compiling else ""])
     if compiling or is_symmetric:
-        return PairGraph.from_pairs(pairs, num_nodes), pairs
-    return CSRGraph.from_edge_index(edge_index, num_src=num_nodes), edge_index
+        return StepGraph(PairGraph.from_pairs(pairs, num_nodes), pairs, *split(rest))
+    return StepGraph(CSRGraph.from_edge_index(edges, num_src=num_nodes), edges, *split(rest))
 
 
 @dataclass(frozen=True)

@@ -50,12 +50,12 @@ def _edge_product(a, b, ia, ib, ia_perm, ia_ptr, ib_perm, ib_ptr):
 
 
 @torch.library.register_fake("geognn::check_indices")
-def _check_indices(indices, bounds, names, flags, required):
+def _check_indices(indices, lower, upper, names, units, value_errors, flags, required, recheck=True):
     # The values are only known when the op runs; a compiled graph does not branch on them.
-    return [True] * len(flags)
+    return [t.new_empty(t.shape, dtype=torch.long) for t in indices], [True] * len(flags)
 
 
-# The check returns nothing a compiled graph uses: without this, dead-code elimination would drop it.
+# A check whose copies a compiled graph does not use must still run: without this, dead-code elimination would drop it.
 torch.fx.node.has_side_effect(torch.ops.geognn.check_indices.default)
 
 

@@ -6,10 +6,12 @@ raise ``IndexError`` naming the offending value and its position.
 Where the values are checked depends on the device. On the CPU the C++
 kernels check them as they read them (the Python checks here serve the
 reference fallback and keep the messages of :func:`geognn.ops.segment`). On
-CUDA a check needs a host read, which waits for the GPU, so the CUDA ops check
-each index tensor once, the first time they see it, and then remember it until
-it is modified (``kernels/include/geognn/index_check.h``); :func:`check_indices`
-checks a batch's indices up front, in one read, so that no op has to.
+CUDA a check needs a host read, which waits for the GPU: the CUDA ops check
+every index tensor a caller gives them, at every call, and trust only the
+tensors geognn made itself (CSR layouts, and the copies :func:`check_indices`
+returns) until they are modified (``kernels/include/geognn/index_check.h``
+says what that relies on). So a batch's indices are checked up front, in one
+read, and the graph is built from the returned copies: no op has to read again.
 """
 
 from __future__ import annotations
@@ -75,62 +77,94 @@ def as_size(n, name: str = "size"):
         raise TypeError(f"geognn: {name} must be an integer, got {n!r}") from err
 
 
-def check_indices(indices: Sequence[tuple[str, torch.Tensor, int]], flags: Sequence[torch.Tensor] = (),
-                  required: Sequence[str] = ()) -> list[bool]:
-    """Validates index tensors and reads boolean flags back, with one host read.
+IndexSpec = tuple  # (name, index, upper[, lower[, unit[, value_error]]])
+
+
+def check_indices(indices: Sequence[IndexSpec], flags: Sequence[torch.Tensor] = (),
+                  required: Sequence[str] = (), *, recheck: bool = True) -> tuple[list[torch.Tensor], list[bool]]:
+    """Validates index tensors and reads boolean flags back, with one host read, and returns checked copies.
 
     Args:
-        indices: ``(name, index, upper)`` triples: every value of ``index``
-            (int32/int64, any shape) must lie in ``[0, upper)``.
+        indices: ``(name, index, upper)`` triples, optionally with a lower
+            bound, a unit and an error kind (``(name, index, upper, lower,
+            unit, value_error)``, defaults 0, ``"rows"`` and False): every
+            value of ``index`` (int32/int64, any shape) must lie in ``[lower,
+            upper)``; ``unit`` names what the bounds count in the error
+            message; ``value_error`` raises ValueError instead of IndexError
+            (for inputs that are values, such as atomic numbers).
         flags: 0-d bool tensors to read back in the same transfer.
         required: one message per flag; a non-empty message makes the flag
             required (``ValueError(message)`` when it is false).
+        recheck: read every index (the default). ``False`` trusts the tensors
+            geognn already remembers as valid (the copies an earlier call
+            returned, views of them, CSR layouts geognn built) and reads only
+            the others.
 
     Returns:
-        The flags' values (all True while a CUDA graph is being captured, when
-        nothing can be read; required flags are then not checked either).
+        ``(checked, values)``: int64 contiguous copies of ``indices``, which
+        geognn owns and remembers as valid, and the flags' values (all True
+        while a CUDA graph is being captured, when nothing can be read;
+        required flags are then not checked either, and the copies are not
+        remembered).
 
     Raises:
-        IndexError: naming the first bad index tensor, the value and its position.
+        IndexError: naming the first bad index tensor, the value and its position
+            (ValueError for a check marked ``value_error``).
 
-    On CUDA this is the batch's one synchronisation: the validated tensors are
-    remembered (until modified in place), so the ops that read them later, in
-    every layer and in the backward pass, do not check them again. Under
-    torch.compile it runs as an op of the compiled graph, at run time.
+    On CUDA this is a batch's one synchronisation: the ops that later read the
+    returned copies (in every layer and in the backward pass) do not check them
+    again, while a caller's own tensors are checked at every op that receives
+    them, so nothing a caller does to its tensors afterwards can fool the ops.
+    Under torch.compile it runs as an op of the compiled graph, at run time.
     """
     required = list(required) or [""] * len(flags)
     if len(required) != len(flags):
         raise ValueError(f"geognn: {len(flags)} flags but {len(required)} messages")
-    tensors = []
-    for name, index, _ in indices:
+    names, tensors, lower, upper, units, value_errors = [], [], [], [], [], []
+    for spec in indices:
+        name, index, up = spec[0], spec[1], spec[2]
+        low = spec[3] if len(spec) > 3 else 0
+        unit = spec[4] if len(spec) > 4 else "rows"
+        value_errors.append(bool(spec[5]) if len(spec) > 5 else False)
         if not isinstance(index, torch.Tensor) or index.dtype not in INDEX_DTYPES:
             raise ValueError(f"geognn: {name} must be an int32 or int64 tensor, got "
                              f"{getattr(index, 'dtype', type(index).__name__)}")
-        tensors.append(index.long())
+        names.append(name)
+        tensors.append(index)
+        lower.append(as_size(low, name))
+        upper.append(as_size(up, name))
+        units.append(unit)
     device_tensors = tensors or list(flags)
     if device_tensors and _native.use_native(device_tensors[0]):
-        return list(torch.ops.geognn.check_indices(
-            tensors, [as_size(upper, name) for name, _, upper in indices], [name for name, _, _ in indices],
-            list(flags), required))
-    for (name, _, upper), index in zip(indices, tensors):
-        check_index_range(index.reshape(-1), upper, name)
+        checked, values = torch.ops.geognn.check_indices(tensors, lower, upper, names, units, value_errors,
+                                                         list(flags), required, recheck)
+        return list(checked), list(values)
+    checked = [index.long() for index in tensors]
+    for name, index, low, up, unit, value_error in zip(names, checked, lower, upper, units, value_errors):
+        try:
+            check_index_range(index.reshape(-1), up, name, low, unit)
+        except IndexError as err:
+            if value_error:
+                raise ValueError(str(err)) from None
+            raise
     values = [bool(f) for f in flags]
     for value, message in zip(values, required):
         if message and not value:
             raise ValueError(message)
-    return values
+    return checked, values
 
 
-def check_index_range(index: torch.Tensor, upper: int, name: str) -> None:
-    """Raises IndexError naming the first value of ``index`` outside ``[0, upper)``."""
+def check_index_range(index: torch.Tensor, upper: int, name: str, lower: int = 0, unit: str = "rows") -> None:
+    """Raises IndexError naming the first value of ``index`` outside ``[lower, upper)``."""
     if _compiling() or index.numel() == 0:
         return
-    bad = (index < 0) | (index >= upper)
+    bad = (index < lower) | (index >= upper)
     if bool(bad.any()):
         pos = int(bad.nonzero()[0, 0])
+        extent = f"{upper} {unit}" if lower == 0 else unit
         raise IndexError(
-            f"geognn: {name}[{pos}] = {int(index[pos])} is out of range for {upper} rows "
-            f"(valid: 0..{upper - 1})"
+            f"geognn: {name}[{pos}] = {int(index[pos])} is out of range for {extent} "
+            f"(valid: {lower}..{upper - 1})"
         )
 
 

@@ -36,7 +36,7 @@ def csr(index: torch.Tensor, num_rows: int) -> tuple[torch.Tensor, torch.Tensor]
     num_rows = as_size(num_rows, "num_rows")
     if num_rows < 0:
         raise ValueError(f"geognn: num_rows must be >= 0, got {num_rows}")
-    if _native.use_native(index):  # the op checks the range (on CUDA once per index tensor)
+    if _native.use_native(index):  # the op checks the range (on CUDA, without a read for a copy geognn checked)
         return torch.ops.geognn.csr(index, num_rows)
     check_index_range(index, num_rows, "index")
     return csr_reference(index, num_rows)
@@ -53,12 +53,13 @@ class CSRGraph:
         num_src, num_dst: node counts on each side (equal for an ordinary graph).
 
     Build it once per batch with :meth:`from_edge_index` and pass it to
-    :func:`geognn.ops.message_sum` in every layer to skip the sorting. On CUDA
-    the build checks the edge list with one host read, and the ops that read
-    the graph afterwards (every layer, forward and backward) trust it without
-    another; build it inside a captured CUDA graph and nothing is read (the
-    kernels still bounds-check every index, so bad values are skipped, not
-    followed).
+    :func:`geognn.ops.message_sum` in every layer to skip the sorting. The
+    build copies the edge list and checks the copy with one host read (none
+    when ``edge_index`` is a copy geognn already validated), and the ops that
+    read the graph afterwards (every layer, forward and backward) trust it
+    without another; build it inside a captured CUDA graph and nothing is read
+    (the kernels still bounds-check every index, so bad values are skipped,
+    not followed).
     """
 
     src: torch.Tensor
@@ -78,10 +79,14 @@ class CSRGraph:
             raise ValueError(f"geognn: edge_index must have shape (2, E), got {shape}")
         num_src = as_size(num_src, "num_src")
         num_dst = num_src if num_dst is None else as_size(num_dst, "num_dst")
-        src = as_index(edge_index[0], "edge_index[0]").contiguous()
-        dst = as_index(edge_index[1], "edge_index[1]").contiguous()
-        if src.is_cuda and _native.use_native(src):  # both rows in one host read, not one per csr call
-            check_indices([("edge_index[0]", src, num_src), ("edge_index[1]", dst, num_dst)])
+        if edge_index.dtype not in (torch.int32, torch.int64):
+            raise ValueError(f"geognn: edge_index must be int32 or int64, got {edge_index.dtype}")
+        # The graph's own int64 copies of the rows, validated in one host read (none when they are copies
+        # geognn made and validated already, as a model step's interaction_graph makes): the layers' ops
+        # trust these, and nothing the caller does to edge_index afterwards can change them.
+        (src, dst), _ = check_indices([("edge_index[0]", edge_index[0], num_src, 0, "source nodes"),
+                                       ("edge_index[1]", edge_index[1], num_dst, 0, "destination nodes")],
+                                      recheck=False)
         dst_perm, dst_ptr = csr(dst, num_dst)
         src_perm, src_ptr = csr(src, num_src)
         return cls(src, dst, dst_perm, dst_ptr, src_perm, src_ptr, num_src, num_dst)

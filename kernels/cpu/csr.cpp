@@ -5,6 +5,7 @@
 #include <torch/library.h>
 
 #include "geognn/ops.h"
+#include "geognn/validate.h"
 
 namespace geognn {
 
@@ -28,6 +29,11 @@ std::tuple<Tensor, Tensor> csr_cpu(const Tensor& index_in, int64_t num_rows) {
   for (int64_t i = 0; i < num_rows; ++i) ptr[i + 1] += ptr[i];
   std::vector<int64_t> cursor(ptr, ptr + num_rows);
   for (int64_t e = 0; e < E; ++e) out[cursor[idx[e]]++] = e;
+  // Made here and valid: the ops that read them need not look again, and message_sum need not
+  // check that they agree with `index` when geognn owns that too (validate.h).
+  remember_index(perm, 0, E - 1, false);
+  remember_index(indptr, 0, E, true);
+  remember_csr(index, perm, indptr);
   return {perm, indptr};
 }
 

@@ -66,9 +66,12 @@ Tensor message_sum_cpu(const Tensor& x_in, const Tensor& w_in, const Tensor& src
                        const Tensor& src_ptr) {
   check_message_args(x_in, w_in, src_in, dst_in, dst_perm_in, dst_ptr_in, src_perm, src_ptr);
   const int64_t E = w_in.size(0), F = w_in.size(1), Nx = x_in.size(0);
-  // The CPU kernel walks edges in order and needs no CSR permutation (the CUDA kernel does).
+  // The CPU kernel walks edges in order and needs no CSR permutation, the CUDA kernel walks the
+  // permutation: both sum each destination's edges in the same order once the layout is known to
+  // agree with dst (checked here, unless geognn built it from dst).
   const Tensor x = x_in.contiguous(), w = w_in.contiguous(), src = src_in.contiguous(), dst = dst_in.contiguous();
   const int64_t N = num_segments(dst_ptr_in);
+  check_message_graph("geognn.message_sum", src, Nx, dst, dst_perm_in, dst_ptr_in, /*check_src=*/false);
   Tensor out = at::empty({N, F}, x.options());
   if (N == 0 || F == 0) {
     TORCH_CHECK_INDEX(E == 0 || N > 0, "geognn: ", E, " edges but no destination nodes");

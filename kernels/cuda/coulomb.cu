@@ -164,20 +164,28 @@ void launch_canonical(const Batch<scalar_t>& batch, const at::Tensor& molecules,
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
 
-// The first molecule whose status is `code`, raised as the CPU kernel raises it.
-void raise_first(const at::Tensor& status, int32_t code, const at::Tensor& pos, const at::Tensor& ptr,
-                 double distance_scale) {
-  const int64_t b = (status == code).nonzero().select(1, 0)[0].item<int64_t>();
+// The index of the first molecule (by index, B when none) that failed: the CPU kernel reports that one.
+Tensor first_failure(const Tensor& status) {
+  const int64_t B = status.numel();
+  const Tensor failed = status.eq(coulomb::kNotFinite).logical_or(status.eq(coulomb::kSearchLimit));
+  return at::where(failed, at::arange(B, status.options().dtype(at::kLong)), B).min();
+}
+
+// Molecule b failed: raised as the CPU kernel raises it (reads only on the way to the error).
+[[noreturn]] void raise_molecule(const at::Tensor& status, int64_t b, const at::Tensor& pos, const at::Tensor& ptr,
+                                 double distance_scale) {
+  const int32_t code = status[b].item<int32_t>();
   const int64_t first = ptr[b].item<int64_t>(), last = ptr[b + 1].item<int64_t>();
   raise_bad_molecule(code, b, pos.narrow(0, first, last - first), distance_scale);
+  TORCH_CHECK(false, "unreachable");
 }
 
 }  // namespace
 
 // The CUDA twin of coulomb_matrix_cpu (kernels/cpu/coulomb.cpp): same
-// arguments, checks and errors, same numbers. Synchronises with the host to
-// check the arguments, to learn whether any molecule failed or needs the
-// canonical pass, and to collect the molecules that do.
+// arguments, checks and errors (the first failed molecule by index), same numbers.
+// Synchronises with the host twice, to check the arguments and to learn whether any
+// molecule failed or needs the canonical pass, and once more when some molecule does.
 Tensor coulomb_matrix_cuda(const Tensor& z_in, const Tensor& pos_in, const Tensor& ptr_in, const Tensor& diagonal_in,
                            const std::optional<Tensor>& noise_in, int64_t n_atoms_max, c10::string_view permutation,
                            double sigma, double tie_rtol, double distance_scale, bool flatten,
@@ -201,15 +209,19 @@ Tensor coulomb_matrix_cuda(const Tensor& z_in, const Tensor& pos_in, const Tenso
     const compute_t rtol = static_cast<compute_t>(tie_rtol);
     launch_order(batch, call.noise.defined() ? call.noise.data_ptr<compute_t>() : nullptr, B, n, order,
                  static_cast<compute_t>(sigma), rtol, perm_ptr, status.data_ptr<int32_t>(), pos);
-    const Tensor tally = at::bincount(status, {}, 4).cpu();  // one synchronisation
-    const int64_t* counts = tally.data_ptr<int64_t>();
-    if (counts[coulomb::kNotFinite] > 0) raise_first(status, coulomb::kNotFinite, pos, ptr, distance_scale);
-    if (counts[coulomb::kNeedsCanonical] > 0) {
-      const Tensor molecules = (status == coulomb::kNeedsCanonical).nonzero().view({-1});
+    // One read: the first failed molecule and how many need the canonical pass.
+    const Tensor summary =
+        at::stack({first_failure(status), status.eq(coulomb::kNeedsCanonical).sum()}).cpu();
+    int64_t failed = summary[0].item<int64_t>();
+    const int64_t tied = summary[1].item<int64_t>();
+    if (tied > 0) {
+      // The count is known, so collecting the molecules needs no further read; the first failure is
+      // looked at again after the search, which may fail too (a molecule of lower index than `failed`).
+      const Tensor molecules = at::nonzero_static(status.eq(coulomb::kNeedsCanonical), tied).view({-1});
       launch_canonical(batch, molecules, n, rtol, perm_ptr, status.data_ptr<int32_t>(), pos);
-      if ((status == coulomb::kSearchLimit).any().item<bool>())
-        raise_first(status, coulomb::kSearchLimit, pos, ptr, distance_scale);
+      failed = first_failure(status).item<int64_t>();
     }
+    if (failed < B) raise_molecule(status, failed, pos, ptr, distance_scale);
     AT_DISPATCH_FLOATING_TYPES(dtype, "coulomb_matrix_cuda_out", [&] {
       const int blocks = static_cast<int>(std::min<int64_t>(B, int64_t(1) << 20));
       write_kernel<compute_t, scalar_t><<<blocks, kThreads, 0, stream>>>(batch, perm_ptr, B, n, call.width, flatten,

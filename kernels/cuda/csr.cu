@@ -17,6 +17,10 @@ namespace geognn {
 
 std::tuple<Tensor, Tensor> build_csr_cuda(const Tensor& index, int64_t num_rows, bool checked) {
   const int64_t E = index.numel();
+  // at::sort on CUDA refuses more than INT_MAX elements (its segmented radix sort counts in int).
+  TORCH_CHECK_VALUE(E <= std::numeric_limits<int32_t>::max(), "geognn: a CSR layout on CUDA sorts at most 2^31 - 1 = ",
+                    std::numeric_limits<int32_t>::max(), " entries, this index has ", E,
+                    "; split the graph into smaller batches (or build it on the CPU)");
   // 32-bit keys halve the radix passes. An unchecked index is clamped first, so an
   // entry outside [0, num_rows) sorts before row 0 or after the last row: in no row.
   Tensor keys = index;
@@ -31,6 +35,7 @@ std::tuple<Tensor, Tensor> build_csr_cuda(const Tensor& index, int64_t num_rows,
   if (checked) {
     remember_index(perm, 0, E - 1, false);
     remember_index(indptr, 0, E, true);
+    remember_csr(index, perm, indptr);  // only where geognn owns `index` too (validate.h)
   }
   return {perm, indptr};
 }

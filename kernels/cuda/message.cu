@@ -9,6 +9,8 @@
 #include <ATen/OpMathType.h>
 #include <torch/library.h>
 
+#include <cstdlib>
+
 #include "geognn/ops.h"
 #include "geognn/validate.h"
 #include "launch.cuh"
@@ -19,32 +21,39 @@ namespace {
 constexpr unsigned kFullWarp = 0xffffffffu;
 constexpr int kWarp = 32;
 
-// One warp per (destination row, run of 32 * V features); each lane owns V
-// consecutive features and reads them as one 16-byte vector when V > 1.
-// The row's edge ids and their sources are loaded 32 at a time, one per lane,
-// then broadcast by shuffles: the loads of feature rows in the inner loop do
-// not wait on a chain of dependent index loads (perm[k] -> src[e] -> x[j]).
-template <typename scalar_t, int V>
+// One group of L lanes (L = 8, 16 or 32: a whole warp or a part of one) per
+// (destination row, run of L * V features); each lane owns V consecutive features
+// and reads them as one 16-byte vector when V > 1. Rows of F features fit in the
+// narrowest group with L * V >= F, so a warp of float rows of 64 features works on
+// two rows at once instead of leaving half its lanes idle. The row's edge ids and
+// their sources are loaded L at a time, one per lane, then broadcast by shuffles
+// within the group: the loads of feature rows in the inner loop do not wait on a
+// chain of dependent index loads (perm[k] -> src[e] -> x[j]).
+template <typename scalar_t, int V, int L>
 __global__ void message_sum_rows_kernel(const scalar_t* __restrict__ x, const scalar_t* __restrict__ w,
                                         const int64_t* __restrict__ src, const int64_t* __restrict__ perm,
                                         const int64_t* __restrict__ ptr, int64_t N, int64_t F, int64_t Nx,
                                         int64_t E, scalar_t* __restrict__ out) {
+  static_assert(L == 8 || L == 16 || L == 32, "a group is a warp or a power-of-two part of one");
   using acc_t = at::opmath_type<scalar_t>;
   using vec_t = Vec<scalar_t, V>;
-  const int lane = threadIdx.x % kWarp;
-  const int64_t runs = (F + kWarp * V - 1) / (kWarp * V);  // warps per destination row
-  const int64_t first_warp = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / kWarp;
-  const int64_t warp_stride = static_cast<int64_t>(gridDim.x) * blockDim.x / kWarp;
-  for (int64_t wid = first_warp; wid < N * runs; wid += warp_stride) {  // uniform across the warp
-    const int64_t i = wid / runs;
-    const int64_t f0 = (wid - i * runs) * kWarp * V + lane * V;
+  const int lane = threadIdx.x % L;
+  // The lanes of this thread's group: groups of one warp may run different rows, so every
+  // shuffle names its own group only.
+  const unsigned group = (kFullWarp >> (kWarp - L)) << ((threadIdx.x % kWarp) / L * L);
+  const int64_t runs = (F + L * V - 1) / (L * V);  // groups per destination row
+  const int64_t first_group = (blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x) / L;
+  const int64_t group_stride = static_cast<int64_t>(gridDim.x) * blockDim.x / L;
+  for (int64_t gid = first_group; gid < N * runs; gid += group_stride) {  // uniform across the group
+    const int64_t i = gid / runs;
+    const int64_t f0 = (gid - i * runs) * L * V + lane * V;
     const bool active = f0 < F;  // V == 1 or F % V == 0, so an active lane owns V whole features
     acc_t acc[V];
 #pragma unroll
     for (int v = 0; v < V; ++v) acc[v] = acc_t(0);
     int64_t begin, end;
     row_bounds(ptr, i, E, begin, end);
-    for (int64_t base = begin; base < end; base += kWarp) {
+    for (int64_t base = begin; base < end; base += L) {
       int64_t my_edge = -1, my_src = 0;  // -1: a bad edge id or source, which contributes nothing
       if (base + lane < end) {
         const int64_t e = perm[base + lane];
@@ -53,11 +62,11 @@ __global__ void message_sum_rows_kernel(const scalar_t* __restrict__ x, const sc
           if (in_range(j, Nx)) my_edge = e, my_src = j;
         }
       }
-      const int count = static_cast<int>(min(static_cast<int64_t>(kWarp), end - base));
+      const int count = static_cast<int>(min(static_cast<int64_t>(L), end - base));
 #pragma unroll 4
       for (int t = 0; t < count; ++t) {  // the row's edges in CSR order: the CPU's summation order
-        const int64_t e = __shfl_sync(kFullWarp, my_edge, t);
-        const int64_t j = __shfl_sync(kFullWarp, my_src, t);
+        const int64_t e = __shfl_sync(group, my_edge, t, L);
+        const int64_t j = __shfl_sync(group, my_src, t, L);
         if (e < 0 || !active) continue;
         const vec_t xv = *reinterpret_cast<const vec_t*>(x + j * F + f0);
         const vec_t wv = *reinterpret_cast<const vec_t*>(w + e * F + f0);
@@ -125,6 +134,35 @@ __global__ void edge_product_kernel(const scalar_t* __restrict__ a, const scalar
   }
 }
 
+// Lanes per destination row: the narrowest group whose L * V lanes' features cover F, or a
+// whole warp. GEOGNN_MESSAGE_SUM_LANES=32 (or 16, 8) forces a width, for measuring the layouts
+// against each other (benchmarks/kernels.py --lanes); it is read at every launch.
+int group_lanes(int64_t F, int V) {
+  if (const char* forced = std::getenv("GEOGNN_MESSAGE_SUM_LANES")) {
+    const int lanes = std::atoi(forced);
+    TORCH_CHECK_VALUE(lanes == 8 || lanes == 16 || lanes == 32, "GEOGNN_MESSAGE_SUM_LANES must be 8, 16 or 32, got '",
+                      forced, "'");
+    return lanes;
+  }
+  for (int lanes = 8; lanes < kWarp; lanes *= 2)
+    if (lanes * V >= F) return lanes;
+  return kWarp;
+}
+
+template <typename scalar_t, int V>
+void launch_rows(int lanes, const scalar_t* xp, const scalar_t* wp, const int64_t* sp, const int64_t* pp,
+                 const int64_t* rp, int64_t N, int64_t F, int64_t Nx, int64_t E, scalar_t* op, cudaStream_t stream) {
+  const int64_t groups = N * ((F + lanes * V - 1) / (lanes * V));
+  const int64_t blocks = blocks_for(groups * lanes);
+  if (lanes == 8) {
+    message_sum_rows_kernel<scalar_t, V, 8><<<blocks, kThreads, 0, stream>>>(xp, wp, sp, pp, rp, N, F, Nx, E, op);
+  } else if (lanes == 16) {
+    message_sum_rows_kernel<scalar_t, V, 16><<<blocks, kThreads, 0, stream>>>(xp, wp, sp, pp, rp, N, F, Nx, E, op);
+  } else {
+    message_sum_rows_kernel<scalar_t, V, 32><<<blocks, kThreads, 0, stream>>>(xp, wp, sp, pp, rp, N, F, Nx, E, op);
+  }
+}
+
 template <typename scalar_t>
 void launch_message_sum(const Tensor& x, const Tensor& w, const Tensor& src, const Tensor& perm, const Tensor& ptr,
                         Tensor& out) {
@@ -138,13 +176,9 @@ void launch_message_sum(const Tensor& x, const Tensor& w, const Tensor& src, con
                                                                                         E, op);
   } else if (rows_are_vectorizable<scalar_t>(F, {xp, wp, op})) {
     constexpr int V = kVecWidth<scalar_t>;
-    const int64_t warps = N * ((F + kWarp * V - 1) / (kWarp * V));
-    message_sum_rows_kernel<scalar_t, V><<<blocks_for(warps * kWarp), kThreads, 0, stream>>>(xp, wp, sp, pp, rp, N,
-                                                                                               F, Nx, E, op);
+    launch_rows<scalar_t, V>(group_lanes(F, V), xp, wp, sp, pp, rp, N, F, Nx, E, op, stream);
   } else {
-    const int64_t warps = N * ((F + kWarp - 1) / kWarp);
-    message_sum_rows_kernel<scalar_t, 1><<<blocks_for(warps * kWarp), kThreads, 0, stream>>>(xp, wp, sp, pp, rp, N,
-                                                                                               F, Nx, E, op);
+    launch_rows<scalar_t, 1>(group_lanes(F, 1), xp, wp, sp, pp, rp, N, F, Nx, E, op, stream);
   }
   C10_CUDA_KERNEL_LAUNCH_CHECK();
 }
@@ -179,11 +213,9 @@ Tensor message_sum_cuda(const Tensor& x_in, const Tensor& w_in, const Tensor& sr
   const Tensor x = x_in.contiguous(), w = w_in.contiguous(), src = src_in.contiguous();
   const Tensor perm = dst_perm_in.contiguous(), ptr = dst_ptr_in.contiguous();
   const int64_t N = num_segments(ptr);
-  // The forward reads src, dst_perm and dst_ptr; dst is checked too, as the CPU kernel checks it.
-  check_indices("geognn.message_sum", {{src, "src", IndexRule::range(Nx), "source nodes"},
-                                       {dst_in, "dst", IndexRule::range(N), "destination nodes"},
-                                       {perm, "dst_perm", IndexRule::range(E), "edges"},
-                                       {ptr, "dst_ptr", IndexRule::offsets(E), "edges"}});
+  // The forward reads src, dst_perm and dst_ptr; dst is checked too, and that the layout agrees with it,
+  // so that this kernel and the CPU's (which walks dst) sum the same edges in the same order.
+  check_message_graph("geognn.message_sum", src, Nx, dst_in, perm, ptr, /*check_src=*/true);
   Tensor out = at::empty({N, F}, x.options());
   if (N * F == 0) return out;
   AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "geognn_message_sum_cuda",

@@ -3,17 +3,36 @@
 // What a CUDA op must not do with a bad index: read or write out of bounds,
 // crash, or raise a device-side assert (which poisons the CUDA context). What it
 // must not do with a good one: ask the device a question on every call (each
-// host read waits for the whole stream). So validation is split in three:
+// host read waits for the whole stream). So validation is split in four:
 //
 //   1. Kernels bounds-check every index before they dereference it and skip a
 //      bad one (memory-safe whatever they are given, CUDA-graph replays included).
 //   2. check_indices() computes, in one device pass per tensor and ONE host read
-//      for all of them, the statistics below, raises IndexError naming the tensor,
-//      the value and its position, and remembers the tensors it validated.
-//   3. A remembered tensor (same storage, same elements, not modified in place
-//      since: its version counter is unchanged) is not checked again. A batch's
-//      graph is checked once when it is built; every op of every layer that reads
-//      it, forward and backward, then costs no host read.
+//      for all of them, the statistics below and raises IndexError naming the
+//      tensor, the value and its position.
+//   3. Trust is given only to tensors geognn allocated itself: the outputs of csr
+//      and of max/min reductions, and the int64 copies the geognn::check_indices
+//      op returns. A caller's own tensors are never remembered, so each op checks
+//      them again, whatever happened to them in between. A model step validates
+//      its batch once with geognn::check_indices (one read) and builds its graph
+//      from the copies it returns; every op of every layer, forward and backward,
+//      then reads remembered tensors only and costs no host read.
+//   4. A remembered tensor is recognised by its storage (held weakly, so that its
+//      address cannot be reused while it is remembered) and the elements it
+//      covers, and stays trusted while the version counter of the tensor geognn
+//      made is unchanged. Every ordinary in-place write to that tensor or to any
+//      of its views bumps that counter. Aliases with counters of their own
+//      (torch.compile's reinterpreted views of a buffer, `.data`) are recognised
+//      by the storage, so reading through them keeps the trust.
+//
+// What this relies on, and cannot see: a write to a tensor geognn made that
+// bypasses its version counter (through `.data`, a NumPy array or DLPack capsule
+// sharing its memory, a raw pointer, or an in-place update that torch.compile's
+// generated code performs on its buffer), and in-place writes to tensors made
+// under torch.inference_mode() (they have no counter). Such a tensor stays trusted
+// while it lives. The geognn::check_indices op itself never trusts a remembered
+// tensor (it always reads), so re-validating is always possible, and the kernels'
+// bounds checks (1) keep even a wrongly trusted call memory-safe.
 //
 // The statistics are encoded so that a zero-filled buffer means "nothing seen"
 // and every slot is reduced with an unsigned max, the one reduction CUDA has as

@@ -34,6 +34,16 @@ void check_edge_product_args(const Tensor& a, const Tensor& b, const Tensor& ia,
                              const Tensor& ib_ptr);
 // An optional segment permutation: an int64 vector with one entry per source row.
 void check_perm(const std::optional<Tensor>& perm, int64_t rows);
+// A 0-d bool on index's device, computed there without a host read: whether (perm, indptr)
+// are the stable CSR layout of `index` (E entries each): every position k of row i holds an
+// edge e with index[e] == i, edges in increasing order within a row.
+Tensor csr_layout_matches(const Tensor& index, const Tensor& perm, const Tensor& indptr);
+// The index checks of message_sum's graph with at most one host read: dst, dst_perm, dst_ptr
+// (and src when check_src), and that the layout agrees with dst unless geognn built it from dst
+// (known_csr). Both backends thus sum each destination's edges in the same order. Returns what
+// geognn::check_indices (validate.h) returns.
+bool check_message_graph(const char* op, const Tensor& src, int64_t num_src, const Tensor& dst, const Tensor& perm,
+                         const Tensor& indptr, bool check_src);
 
 // ---- kernels, one definition per backend ---------------------------------
 // csr: stable counting sort of `index` into CSR (perm, indptr).
