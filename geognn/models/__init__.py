@@ -7,10 +7,11 @@ from torch import nn
 from geognn.models.base import MoleculeModel
 from geognn.models.conve import ConvE
 from geognn.models.cormorant import Cormorant
+from geognn.models.kernel_ridge import KernelRidge
 from geognn.models.schnet import SchNet, SchNetInteraction
 from geognn.models.targets import fit_atomref, fit_target_statistics
 
-MODELS: dict[str, type[nn.Module]] = {"schnet": SchNet, "cormorant": Cormorant, "conve": ConvE}
+MODELS: dict[str, type[nn.Module]] = {"schnet": SchNet, "cormorant": Cormorant, "conve": ConvE, "krr": KernelRidge}
 
 
 def build_model(name: str, **config) -> nn.Module:
@@ -22,5 +23,5 @@ def build_model(name: str, **config) -> nn.Module:
     return cls(**config)
 
 
-__all__ = ["MODELS", "ConvE", "Cormorant", "MoleculeModel", "SchNet", "SchNetInteraction", "build_model", "fit_atomref",
+__all__ = ["MODELS", "ConvE", "Cormorant", "KernelRidge", "MoleculeModel", "SchNet", "SchNetInteraction", "build_model", "fit_atomref",
            "fit_target_statistics"]
