@@ -84,11 +84,15 @@ def predict_molecules(model, molecules, cutoff: float, batch_size: int = 100, de
 
     model = model.to(device).eval()
     outputs, force_list, vectors = [], [], []
-    dtype = next(model.parameters()).dtype
+    # A kernel model (KernelRidge) has no weights to take a dtype from, and needs no radius graph.
+    weight = next(model.parameters(), None)
+    dtype = weight.dtype if weight is not None else torch.float64
+    needs_graph = getattr(model, "needs_graph", True)
     periodic = any(m.pbc is not None and bool(m.pbc.any()) for m in molecules)
     for start in range(0, len(molecules), batch_size):
-        chunk = [attach_graph(molecule_to_data(m, dtype, periodic), cutoff, periodic)
-                 for m in molecules[start:start + batch_size]]
+        chunk = [molecule_to_data(m, dtype, periodic) for m in molecules[start:start + batch_size]]
+        if needs_graph:
+            chunk = [attach_graph(data, cutoff, periodic) for data in chunk]
         batch = Batch.from_data_list(chunk).to(device)
         with torch.set_grad_enabled(forces):
             out = model(batch, forces=forces)
@@ -102,11 +106,12 @@ def predict_molecules(model, molecules, cutoff: float, batch_size: int = 100, de
     return y, force_list, ({"dipole": torch.cat(vectors).numpy()} if vectors else {})
 
 
-def usable_molecules(molecules, max_z: int, species=None):
+def usable_molecules(molecules, max_z: int, species=None, max_atoms: int | None = None):
     """The molecules a model can predict, and why the others cannot.
 
     A model knows atomic numbers 1..max_z, or only ``species`` when it has
-    such a list (Cormorant's one-hot input).
+    such a list (Cormorant's one-hot input, the elements a kernel model was
+    fitted on); ``max_atoms`` bounds the size (a Coulomb matrix's n_atoms_max).
     """
     from geognn.cli.inputs import geometry_problem
     from geognn.featurize.io import SkippedRecord
@@ -123,6 +128,9 @@ def usable_molecules(molecules, max_z: int, species=None):
             skipped.append(SkippedRecord(m.identifier, f"atomic numbers {unknown} beyond the model's max_z {max_z}"))
         elif problem:
             skipped.append(SkippedRecord(m.identifier, problem))
+        elif max_atoms is not None and len(m.z) > max_atoms:
+            skipped.append(SkippedRecord(m.identifier, f"{len(m.z)} atoms, more than the {max_atoms} of the "
+                                                       f"model's Coulomb matrices"))
         else:
             usable.append(m)
     return usable, skipped
@@ -150,7 +158,8 @@ def run_predict(args) -> int:
         raise ValueError(f"--batch-size must be at least 1, got {args.batch_size}")
     molecules, skipped = read_inputs(args.input, smiles_column=args.smiles_column, id_column=args.id_column,
                                      seed=args.seed, progress=not args.no_progress)
-    usable, unusable = usable_molecules(molecules, model.max_z, getattr(model, "species", None))
+    usable, unusable = usable_molecules(molecules, model.max_z, getattr(model, "species", None),
+                                        getattr(model, "n_atoms_max", None))
     report_skipped(skipped + unusable, sys.stderr)
     _note_missing_hydrogens(usable, sys.stderr)
     y, forces, vectors = predict_molecules(model, usable, model.cutoff, args.batch_size, args.device, args.forces)

@@ -7,7 +7,7 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
-from geognn.cli import train_kg
+from geognn.cli import train_kg, train_krr
 from geognn.train.config import LINK_PREDICTION_DEFAULTS, TrainConfig
 
 _EPILOG = """examples:
@@ -17,12 +17,16 @@ _EPILOG = """examples:
   geognn train --data frames.extxyz --target-column energy --force-weight 10 --out runs/md
   geognn train --model conve --dataset umls --out runs/umls          (knowledge-graph embeddings)
   geognn train --model conve --dataset path/to/triples --embedding-dim 96 --epochs 300 --out runs/mykg
+  geognn train --model krr --dataset qm9 --target U0 --n-train 1000,2000,4000,8000,16000 --kernel laplacian \
+      --permutation sorted_l2 --out runs/krr       (kernel ridge regression: one fit per size, learning curve)
   torchrun --nproc_per_node=2 -m geognn.cli.main train ...   (one DDP replica per process)
 
 outputs in --out: best.pt (best validation loss, evaluation weights), last.pt (every epoch,
 for --resume), metrics.csv, metrics.json, learning_curve.png, parity.png.
 With --model conve: best.pt is the epoch of best validation MRR, metrics.json holds the filtered
 test MRR, MR and Hits@1/3/10 (both directions and each), and there is no parity plot.
+With --model krr: krr-n<N>.pt per size, best.pt the size of lowest validation MAE, metrics.csv one row
+per size, and learning_curve.png is test MAE against N (log-log, with the fitted slope).
 """
 
 
@@ -52,16 +56,18 @@ def add_parser(subparsers) -> None:
     data.add_argument("--target-unit", default="eV", help="with --data: the unit of the target columns, "
                       "used in reports and plots (default: eV)")
     data.add_argument("--smiles-column", default="smiles", help="with a .csv: the SMILES column (default: smiles)")
-    data.add_argument("--n-train", type=int, help="training molecules (default: QM9 110000; files: 80%%)")
+    data.add_argument("--n-train", type=train_krr.parse_sizes, help="training molecules (default: QM9 110000; "
+                      "files: 80%%); with --model krr a comma-separated list of sizes (default: 1000)")
     data.add_argument("--n-val", type=int, help="validation molecules (default: QM9 10000; files: 10%%)")
     data.add_argument("--n-test", type=int, help="test molecules (default: the rest of QM9; files: 10%%)")
     data.add_argument("--split-seed", type=int, default=0, help="seed of the random split (default: 0)")
     data.add_argument("--qm9-limit", type=int, help="use only the first N QM9 molecules (default: all 130831)")
 
     model = p.add_argument_group("model")
-    model.add_argument("--model", default="schnet", choices=["schnet", "cormorant", *train_kg.KG_MODELS],
+    model.add_argument("--model", default="schnet", choices=["schnet", "cormorant", *train_kg.KG_MODELS, *train_krr.KRR_MODELS],
                        help="model (default: schnet); cormorant is the E(3)-equivariant Clebsch-Gordan network; "
-                            "conve trains knowledge-graph embeddings")
+                            "conve trains knowledge-graph embeddings; krr is kernel ridge regression on Coulomb "
+                            "matrices")
     model.add_argument("--hidden-channels", type=int, default=128, help="atom feature size (default: 128)")
     model.add_argument("--num-filters", type=int, default=128, help="continuous-filter width (default: 128)")
     model.add_argument("--num-interactions", type=int, default=6, help="interaction blocks (default: 6)")
@@ -92,6 +98,7 @@ def add_parser(subparsers) -> None:
                                 "is vector when mu is the only target (default: auto)")
 
     train_kg.add_options(p)
+    train_krr.add_options(p)
 
     training = p.add_argument_group("training")
     for f in fields(TrainConfig):
@@ -130,6 +137,13 @@ def run_train(args) -> int:
     ctx = setup(config.device)
     if args.model in train_kg.KG_MODELS:
         return train_kg.run_train_kg(args, config, ctx)
+    if args.model in train_krr.KRR_MODELS:
+        return train_krr.run_train_krr(args, config)
+    if args.n_train is not None:
+        if len(args.n_train) > 1:
+            raise ValueError(f"--n-train {','.join(map(str, args.n_train))}: several sizes (a learning curve) "
+                             f"are for --model krr; {args.model} trains on one")
+        args.n_train = args.n_train[0]
     if args.dataset not in (None, "qm9"):
         raise ValueError(f"--dataset {args.dataset!r}: {args.model} trains on molecules: --dataset qm9 or --data "
                          f"FILE (knowledge graphs train with --model conve)")

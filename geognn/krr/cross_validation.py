@@ -136,7 +136,7 @@ def cross_validate(features: torch.Tensor, y: torch.Tensor, kernel: str = "lapla
         distances: the (n, n) distances of the kernel's metric, if already computed.
 
     Returns:
-        A :class:`CrossValidation`; ties go to the larger lambda, then the larger sigma (the smoother model).
+        A :class:`CrossValidation`; ties (to 1e-6 relative) go to the larger lambda, then the larger sigma.
     """
     started = time.perf_counter()
     if method not in CV_METHODS:
@@ -198,15 +198,20 @@ def cross_validate(features: torch.Tensor, y: torch.Tensor, kernel: str = "lapla
     return result
 
 
+# Scores this close (relative) count as equal: with a Laplacian kernel every small lambda gives the same
+# error to many digits, and rounding should not pick the least regularised one.
+_TIE_RTOL = 1e-6
+
+
 def _best(score: torch.Tensor) -> tuple[int, int]:
-    """Index of the smallest score; among equal ones the largest lambda, then the largest sigma."""
+    """Index of the smallest score; among equal ones (to 1e-6) the largest lambda, then the largest sigma."""
     s, lam = score.shape
-    best, where = math.inf, (0, 0)
-    for i in reversed(range(s)):
-        for j in reversed(range(lam)):
-            if float(score[i, j]) < best:
-                best, where = float(score[i, j]), (i, j)
-    return where
+    lowest = float(score.min())
+    for j in reversed(range(lam)):
+        for i in reversed(range(s)):
+            if float(score[i, j]) <= lowest + _TIE_RTOL * abs(lowest):
+                return i, j
+    raise AssertionError("unreachable: the minimum is in the grid")
 
 
 def _fold_errors(k_train, k_valid, y_train, y_valid, lambdas, method):
