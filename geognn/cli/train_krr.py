@@ -104,12 +104,16 @@ def _molecule_sets(args, targets, sizes, n_val, n_test, progress, seed):
 
     if args.dataset == "qm9":
         dataset = QM9(list(targets), limit=args.qm9_limit, progress=progress)
-        split = random_split(len(dataset), (max(sizes), n_val, n_test), seed=args.split_seed)
+        # Test molecules first, then validation, then the training pool: every run of one seed (whatever its
+        # sizes) is then tested on the same molecules, so learning curves of separate runs compare.
+        split = random_split(len(dataset), (n_test, n_val, None), seed=args.split_seed)
+        pool = split.test[:max(sizes)]
         pick = lambda idx: [_record(dataset[int(i)]) for i in idx]  # noqa: E731
-        info = {"dataset": "qm9", "atomization": True, "split_seed": args.split_seed,
-                "qm9_molecules": len(dataset), "n_train": max(sizes), "n_val": len(split.valid),
-                "n_test": len(split.test)}
-        return pick(split.train), pick(split.valid), pick(split.test), dataset.units, info
+        info = {"dataset": "qm9", "atomization": True, "split_seed": args.split_seed, "split": "test, validation, "
+                "training pool in the order of random_split(n, (n_test, n_val, None), seed)",
+                "qm9_molecules": len(dataset), "n_train": len(pool), "n_val": len(split.valid),
+                "n_test": len(split.train)}
+        return pick(pool), pick(split.valid), pick(split.train), dataset.units, info
     from geognn.cli.datasets import file_sets
     from geognn.cli.inputs import report_skipped
 
