@@ -5,6 +5,7 @@
     .venv/bin/python benchmarks/cormorant.py --implementations    # fused CG path vs e3nn's TensorProduct, jit modes
     .venv/bin/python benchmarks/cormorant.py --breakdown          # where the time of a step goes, max_l 3
     .venv/bin/python benchmarks/cormorant.py --device cuda        # the same on a GPU
+    python3 benchmarks/cormorant.py --device cuda --load-molecules qm9.pt   # a GPU machine without QM9
 
 Molecules: 100 drawn at random from QM9 (seed 0), radius graph at 5 Å built
 once; a batch of B is the first B of them. Cormorant runs with the paper's
@@ -54,6 +55,9 @@ def parse_args(argv=None):
     p.add_argument("--rounds", type=int, default=5, help="timed steps per configuration (default: 5)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads (default: 2)")
     p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--load-molecules", metavar="FILE",
+                   help="molecules from a benchmarks/models.py --save-molecules file instead of QM9 (for a machine "
+                        "without QM9, such as a borrowed GPU)")
     p.add_argument("--quick", action="store_true", help="batch 25, max_l 1 and 2, 2 rounds, no memory probes")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     p.add_argument("--implementations", action="store_true", help="fused path vs e3nn jit modes (see above)")
@@ -68,18 +72,38 @@ def parse_args(argv=None):
 
 
 # --- data and models ----------------------------------------------------------------
-def load_molecules(count: int = 100):
-    """``count`` random QM9 molecules (seed 0) with their radius graph at 5 Å."""
-    import numpy as np
+def load_molecules(count: int = 100, path: str | None = None):
+    """``count`` random QM9 molecules (seed 0) with their radius graph at 5 Å.
 
+    With ``path`` (a ``benchmarks/models.py --save-molecules`` file, for a machine without QM9 such as the
+    borrowed GPU) its first ``count`` molecules; the graph by brute force where vesin is missing.
+    """
+    import numpy as np
+    import torch
+    from molecule_graphs import radius_graph
+    from torch_geometric.data import Data
+
+    if path is not None:
+        saved = torch.load(path, weights_only=True)
+        if len(saved["counts"]) < count:
+            raise SystemExit(f"cormorant.py: {path} holds {len(saved['counts'])} molecules, fewer than {count}")
+        counts = saved["counts"][:count].tolist()
+        zs = saved["z"][:sum(counts)].long().split(counts)
+        positions = saved["pos"][:sum(counts)].split(counts)
+        ys = saved["y"][:count]
+        out = []
+        for z, pos, y in zip(zs, positions, ys):
+            data = Data(z=z, pos=pos, y=y.reshape(1, 1))
+            data.edge_index = radius_graph(pos, 5.0, torch.zeros(len(z), dtype=torch.long))
+            out.append(data)
+        return out
     from geognn.data import QM9
-    from geognn.featurize import radius_graph
 
     dataset = QM9("U0", progress=False)
     out = []
     for i in np.random.default_rng(0).choice(len(dataset), size=count, replace=False):
         data = dataset[int(i)]
-        data.edge_index, _ = radius_graph(data.pos, 5.0)
+        data.edge_index = radius_graph(data.pos, 5.0, torch.zeros(len(data.z), dtype=torch.long))
         out.append(data)
     return out
 
@@ -151,7 +175,7 @@ def memory_probe(args) -> None:
 
     torch.set_num_threads(args.threads)
     name, size = args.memory_probe.split("@")
-    batch = make_batch(load_molecules(), int(size), args.device)
+    batch = make_batch(load_molecules(path=args.load_molecules), int(size), args.device)
     model = build(name, args.device)
     # The first step is measured: after it the allocator keeps what it freed, so a second step would
     # reuse that memory and show almost no growth of the resident set.
@@ -171,7 +195,8 @@ def memory_probe(args) -> None:
 
 def peak_memory_mb(name: str, size: int, args) -> float | None:
     cmd = [sys.executable, os.path.abspath(__file__), "--memory-probe", f"{name}@{size}", "--threads",
-           str(args.threads), "--device", args.device]
+           str(args.threads), "--device", args.device,
+           *(["--load-molecules", args.load_molecules] if args.load_molecules else [])]
     done = subprocess.run(cmd, capture_output=True, text=True)
     lines = [line for line in done.stdout.splitlines() if line.startswith("{")]
     return round(json.loads(lines[-1])["peak_extra_bytes"] / 2**20, 1) if lines else None
@@ -326,7 +351,7 @@ def main(argv=None) -> int:
     machine = {"device": args.device if not args.device.startswith("cuda") else torch.cuda.get_device_name(0),
                "cpu": platform.processor() or platform.machine(), "threads": args.threads,
                "load_avg_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__}
-    molecules = load_molecules()
+    molecules = load_molecules(path=args.load_molecules)
     if args.implementations:
         implementations(args, molecules, machine)
     elif args.breakdown:

@@ -71,6 +71,9 @@ def parse_args(argv=None):
                    help="geognn's step through torch.compile(model.predict, dynamic=True) in this mode "
                         "(reduce-overhead: CUDA graphs, on cuda); the peers stay eager; every batch is run once "
                         "before timing so compilation and graph recording are left out (default: none)")
+    p.add_argument("--amp", choices=["none", "float16", "bfloat16"], default="none",
+                   help="run every library's forward under torch.autocast in this dtype (mixed precision; the loss "
+                        "in float32) (default: none)")
     p.add_argument("--libraries", default=",".join(LIBRARIES), help="comma-separated subset of " + ",".join(LIBRARIES))
     p.add_argument("--settings", default=",".join(SETTINGS), help="comma-separated subset of " + ",".join(SETTINGS))
     p.add_argument("--save-molecules", metavar="FILE",
@@ -114,8 +117,7 @@ def draw_molecules(args):
 def load_batches(args):
     """Lists of per-batch tensors: z, pos, batch, edge_index, y (standardised U0)."""
     import torch
-
-    from geognn.featurize import radius_graph
+    from molecule_graphs import radius_graph  # vesin's, or the same edges by brute force where it is missing
 
     mols = draw_molecules(args)
     y = (mols["y"] - mols["y"].mean()) / mols["y"].std()
@@ -126,7 +128,7 @@ def load_batches(args):
         pos = torch.cat(pos_all[start:start + args.batch_size])
         counts = mols["counts"][start:start + args.batch_size]
         batch = torch.repeat_interleave(torch.arange(len(counts)), counts)
-        edge_index, _ = radius_graph(pos, args.cutoff, batch)
+        edge_index = radius_graph(pos, args.cutoff, batch)
         batches.append({"z": z, "pos": pos, "batch": batch, "edge_index": edge_index,
                         "y": y[start:start + len(counts)].clone(), "num_graphs": len(counts)})
     return [{k: v.to(args.device) if isinstance(v, torch.Tensor) else v for k, v in b.items()} for b in batches]
@@ -234,6 +236,10 @@ def worker(args) -> None:
                       "torch": torch.__version__}), flush=True)
     cuda = args.device == "cuda"
 
+    def autocast():
+        dtype = getattr(torch, args.amp) if args.amp != "none" else None
+        return torch.autocast(args.device, dtype=dtype, enabled=dtype is not None)
+
     def now():
         if cuda:  # every kernel of the step finished, so wall time is the step's time
             torch.cuda.synchronize()
@@ -245,11 +251,13 @@ def worker(args) -> None:
         if cuda:
             torch.cuda.reset_peak_memory_stats()
         t0 = now()
-        loss = torch.nn.functional.mse_loss(run(b), b["y"])
+        with autocast():
+            y = run(b)
+        loss = torch.nn.functional.mse_loss(y.float(), b["y"])
         loss.backward()
         t1 = now()
         peak = torch.cuda.max_memory_allocated() if cuda else None
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             run(b)
         t2 = now()
         print(json.dumps({"fwd_bwd_s": t1 - t0, "fwd_s": t2 - t1, "edges": b["edge_index"].shape[1],
@@ -296,6 +304,7 @@ def summarize(args, worker):
         "mol_per_s": round(args.batch_size / (med / 1e3), 1), "threads": args.threads, "torch": worker.info["torch"],
         "load_avg_1min": round(os.getloadavg()[0], 2), "device": args.device,
         **({"compile": args.compile} if worker.library == "geognn" and args.compile != "none" else {}),
+        **({"amp": args.amp} if args.amp != "none" else {}),
         **({"peak_MB": round(max(t["peak_bytes"] for t in worker.times) / 2**20, 1)} if args.device == "cuda" else {}),
     }
 

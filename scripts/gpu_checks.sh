@@ -1,62 +1,128 @@
 #!/usr/bin/env bash
-# The GPU checks in one run, for a machine with a CUDA device and a Python that has a CUDA torch, PyG and e3nn
-# (the borrowed H200 has those but neither RDKit, ASE nor QM9). Steps, each logged and timed on its own, the
-# next one run even when one fails:
-#   1. make test-gpu: build the kernels for the GPU present (build/gpu) and run tests/cuda and the other CUDA tests
-#   2. benchmarks/kernels.py --device cuda at E = 1M and 10M edges, F = 128 (message_sum against the copy bandwidth)
-#   3. benchmarks/models.py --device cuda: SchNet forward + backward beside PyG at batches of 100 and 1000
-#      molecules, eager and (geognn) torch.compile(mode="reduce-overhead")
+# The GPU checks in one prepared run, sized for one call of the borrowed GPU machine (python3 with a CUDA torch,
+# PyG, e3nn, pytest, nvcc and ninja; no RDKit, ASE, vesin or QM9) or any machine with a CUDA device.
 #
-#   scripts/gpu_checks.sh MOLECULES.pt [OUT_DIR]
+#   scripts/gpu_checks.sh [--only build|tests|sanitizer|bench] [MOLECULES.pt] [OUT_DIR]
 #
-# MOLECULES.pt holds QM9 molecules for step 3; write it where QM9 is installed and carry it to the GPU machine:
-#   .venv/bin/python benchmarks/models.py --molecules 10000 --save-molecules runs/qm9-10k.pt \
+# Steps, most important first, each logged to OUT_DIR/NAME.log and timed in OUT_DIR/summary.txt; the next step
+# runs even when one fails, and a step that would start after the budget (GPU_BUDGET seconds, default 480) is
+# recorded as "not run: budget" so that the call ends inside its limit:
+#   0. preflight: torch sees the GPU; nvcc, ninja and compute-sanitizer are found (or the summary says not)
+#   1. build: the extension for this GPU's architecture only, MAX_JOBS = every core, into build/gpu, which is kept:
+#      a second call (or `--only tests`) compiles only what changed since
+#   2. tests: one pytest per file, the fastest and most important first (index trust, bad indices, CUDA-graph
+#      replay, ops, the rows kernel, Coulomb, SchNet, autocast, Cormorant); every file is self-contained
+#   3. sanitizer: compute-sanitizer memcheck and racecheck on tests/cuda/graph_replay.py (bad edges replayed)
+#   4. bench: kernels.py (message_sum at 1M and 10M edges, lane groups 32 vs the default), models.py (SchNet beside
+#      PyG at 100 and 1000 molecules; AMP; reduce-overhead), featurize.py (Coulomb on 100,000 molecules, CUDA vs
+#      CPU kernel) and cormorant.py (a training step), from MOLECULES.pt
+#
+# MOLECULES.pt holds QM9 molecules for step 4; write it where QM9 is installed and carry it (runs/ is ignored):
+#   .venv/bin/python benchmarks/models.py --molecules 100000 --save-molecules runs/qm9-100k.pt \
 #       --libraries geognn --settings default --batches 1 --rounds 1 --hidden 8 --interactions 1
-# OUT_DIR (default: $OUT, else runs/gpu) receives one log per step and summary.txt.
-# Environment: GPU_PYTHON (default python3), STEP_TIMEOUT seconds per step (default 240).
+# Without it step 4 runs only the kernel benchmarks.
+# OUT_DIR: default $OUT (the device tool's folder), else runs/gpu. Environment: GPU_PYTHON (default python3),
+# GPU_BUDGET (seconds for the whole run), STEP_TIMEOUT (seconds per step, default 200).
 set -uo pipefail
 
-molecules="${1:?usage: scripts/gpu_checks.sh MOLECULES.pt [OUT_DIR]}"
+only=""
+if [[ "${1:-}" == "--only" ]]; then only="${2:?--only needs build, tests, sanitizer or bench}"; shift 2; fi
+molecules="${1:-}"
 out="${2:-${OUT:-runs/gpu}}"
 py="${GPU_PYTHON:-python3}"
-limit="${STEP_TIMEOUT:-240}"
+budget="${GPU_BUDGET:-480}"
+limit="${STEP_TIMEOUT:-200}"
 mkdir -p "$out"
-[[ -f "$molecules" ]] || { echo "gpu_checks: no molecules file $molecules (see the header of this script)" >&2; exit 2; }
-"$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu_checks: torch sees no CUDA device')" \
-    || exit 2
-
 summary="$out/summary.txt"
-{ date -u; "$py" -c "import torch; print(torch.__version__, torch.cuda.get_device_name())"; git rev-parse HEAD; } \
-    > "$summary" 2>&1
+start_all=$SECONDS
 failed=0
+export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 
-step() {  # step NAME COMMAND...: runs under the time limit, logs to OUT/NAME.log, records rc and seconds
+say() { echo "$*" | tee -a "$summary"; }
+wanted() { [[ -z "$only" || "$only" == "$1" ]]; }
+
+step() {  # step NAME COMMAND...: under the time limit and the budget, logged to OUT/NAME.log
     local name="$1"; shift
-    local start=$SECONDS
-    timeout "$limit" "$@" > "$out/$name.log" 2>&1
+    local left=$((budget - (SECONDS - start_all)))
+    if (( left < 20 )); then say "$name: not run: budget of $budget s spent"; return; fi
+    local cap=$(( left < limit ? left : limit ))
+    local t0=$SECONDS
+    timeout "$cap" "$@" > "$out/$name.log" 2>&1
     local rc=$?
-    echo "$name: exit $rc in $((SECONDS - start)) s" | tee -a "$summary"
+    say "$name: exit $rc in $((SECONDS - t0)) s$([[ $rc -eq 124 ]] && echo " (stopped at its $cap s limit)")"
     [[ $rc -eq 0 ]] || failed=1
 }
 
-# tests/cuda needs only torch, PyG and e3nn; the Coulomb and Cormorant CUDA tests also read QM9 (and ASE's g2).
-gpu_tests="tests/cuda"
-if "$py" -c "import ase; from geognn.data import iter_qm9_rows; next(iter(iter_qm9_rows(1)))" > /dev/null 2>&1; then
-    gpu_tests="$gpu_tests tests/featurize/test_coulomb_cuda.py tests/models/test_cormorant.py"
-else
-    echo "test-gpu: QM9 or ASE missing here: tests/featurize/test_coulomb_cuda.py and tests/models/test_cormorant.py" \
-        "left out (run them where both are installed)" | tee -a "$summary"
-fi
-step test-gpu make test-gpu GPU_PYTHON="$py" GPU_TESTS="$gpu_tests"
-extension="$(ls build/gpu/lib/geognn/_C*.so 2>/dev/null | head -n 1)"
-export GEOGNN_EXTENSION="$extension" GEOGNN_REQUIRE_NATIVE=1
-step kernels-1M "$py" benchmarks/kernels.py --device cuda --edges 1000000 --nodes 50000
-step kernels-10M "$py" benchmarks/kernels.py --device cuda --edges 10000000 --nodes 500000 --only message_sum
-for size in 100 1000; do
-    step "models-bs$size" "$py" benchmarks/models.py --device cuda --load-molecules "$molecules" \
-        --molecules $((size * 10)) --batch-size "$size" --libraries geognn,pyg --settings default
-    step "models-bs$size-reduce-overhead" "$py" benchmarks/models.py --device cuda --load-molecules "$molecules" \
-        --molecules $((size * 10)) --batch-size "$size" --libraries geognn,pyg --settings default \
-        --batches 9 --compile reduce-overhead
+# --- 0. preflight ---------------------------------------------------------------------------------------
+{ date -u; git rev-parse HEAD 2>/dev/null; } > "$summary"
+"$py" -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 'gpu_checks: torch sees no CUDA device')" \
+    || exit 2
+say "$("$py" -c "import torch; print('torch', torch.__version__, '|', torch.cuda.get_device_name(), \
+'| sm_%d%d' % torch.cuda.get_device_capability())")"
+for tool in nvcc ninja compute-sanitizer; do
+    if command -v "$tool" > /dev/null; then say "found $tool: $("$tool" --version 2>&1 | tail -n 1)"
+    else say "MISSING $tool$([[ $tool == ninja ]] && echo ': the build runs one compiler at a time (slow)')"; fi
 done
+cores=$(nproc)
+arch=$("$py" -c 'import torch; print("%d.%d" % torch.cuda.get_device_capability())')
+
+# --- 1. build (kept between calls) ------------------------------------------------------------------------
+step build env MAX_JOBS="$cores" FORCE_CUDA=1 TORCH_CUDA_ARCH_LIST="$arch" \
+    "$py" setup.py build_ext --build-lib build/gpu/lib --build-temp build/gpu/tmp
+extension="$(ls build/gpu/lib/geognn/_C*.so 2>/dev/null | head -n 1)"
+if [[ -z "$extension" ]]; then say "no extension was built: see $out/build.log"; exit 1; fi
+export GEOGNN_EXTENSION="$PWD/$extension" GEOGNN_REQUIRE_NATIVE=1 PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+
+# --- 2. tests ---------------------------------------------------------------------------------------------
+if wanted tests; then
+    for file in tests/cuda/test_index_trust.py tests/cuda/test_cuda_bad_indices.py \
+                tests/cuda/test_cuda_graph_replay.py tests/cuda/test_cuda_ops.py tests/cuda/test_message_sum_rows.py \
+                tests/featurize/test_coulomb_cuda.py tests/cuda/test_cuda_schnet.py tests/cuda/test_autocast.py \
+                tests/cuda/test_cuda_cormorant.py; do
+        step "test-$(basename "$file" .py)" "$py" -m pytest -q -p no:cacheprovider -rfE "$file"
+    done
+fi
+
+# --- 3. compute-sanitizer on a replay with bad edges --------------------------------------------------------
+if wanted sanitizer; then
+    if command -v compute-sanitizer > /dev/null; then
+        for tool in memcheck racecheck; do
+            step "sanitizer-$tool" compute-sanitizer --tool "$tool" --error-exitcode 3 "$py" tests/cuda/graph_replay.py
+        done
+    else
+        say "sanitizer: not run: compute-sanitizer is not on the PATH"
+    fi
+fi
+
+# --- 4. benchmarks ----------------------------------------------------------------------------------------
+if wanted bench; then
+    step bench-kernels-1M "$py" benchmarks/kernels.py --device cuda --edges 1000000 --nodes 50000
+    step bench-message-10M "$py" benchmarks/kernels.py --device cuda --edges 10000000 --nodes 500000 \
+        --only message_sum
+    step bench-message-10M-F64-lanes32 env GEOGNN_MESSAGE_SUM_LANES=32 "$py" benchmarks/kernels.py --device cuda \
+        --edges 10000000 --nodes 500000 --features 64 --only message_sum --no-memory
+    step bench-message-10M-F64-lanes-default "$py" benchmarks/kernels.py --device cuda --edges 10000000 \
+        --nodes 500000 --features 64 --only message_sum --no-memory
+    if [[ -n "$molecules" && -f "$molecules" ]]; then
+        for size in 100 1000; do
+            step "bench-models-bs$size" "$py" benchmarks/models.py --device cuda --load-molecules "$molecules" \
+                --molecules $((size * 10)) --batch-size "$size" --libraries geognn,pyg --settings default
+        done
+        step bench-models-bs100-amp-bf16 "$py" benchmarks/models.py --device cuda --load-molecules "$molecules" \
+            --molecules 1000 --batch-size 100 --libraries geognn --settings default --amp bfloat16
+        step bench-models-bs100-amp-fp16 "$py" benchmarks/models.py --device cuda --load-molecules "$molecules" \
+            --molecules 1000 --batch-size 100 --libraries geognn --settings default --amp float16
+        step bench-models-bs100-reduce-overhead "$py" benchmarks/models.py --device cuda --load-molecules \
+            "$molecules" --molecules 1000 --batch-size 100 --libraries geognn --settings default --batches 9 \
+            --compile reduce-overhead
+        step bench-coulomb-100k "$py" benchmarks/featurize.py --device cuda --only coulomb \
+            --load-molecules "$molecules" --n-molecules 100000
+        step bench-cormorant "$py" benchmarks/cormorant.py --device cuda --load-molecules "$molecules" \
+            --batch-sizes 25,100 --max-l 1,2,3 --rounds 5
+    else
+        say "bench-models, bench-coulomb, bench-cormorant: not run: no molecules file (see the header)"
+    fi
+fi
+say "total: $((SECONDS - start_all)) s of a $budget s budget; $([[ $failed -eq 0 ]] && echo 'every step passed' \
+|| echo 'some step failed: see its log')"
 exit $failed

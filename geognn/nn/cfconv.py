@@ -150,11 +150,13 @@ def cfconv_filters(convs: Sequence[CFConv], rbf: torch.Tensor, edge_weight: torc
     common case), a hand-written backward (:class:`_FilterBank`) makes fewer
     passes over the (E, F) tensors than autograd; when the basis or the
     cutoff needs a gradient (forces, which may be differentiated again), when
-    nothing needs one, or under ``torch.compile``, plain autograd does.
+    nothing needs one, under ``torch.compile`` or under ``torch.autocast``
+    (whose casts the hand-written backward would not see), plain autograd does.
     """
     needs_input_grad = rbf.requires_grad or edge_weight.requires_grad
     params_grad = torch.is_grad_enabled() and any(p.requires_grad for conv in convs for p in conv.parameters())
-    if len(convs) == 0 or needs_input_grad or not params_grad or torch.compiler.is_compiling():
+    if (len(convs) == 0 or needs_input_grad or not params_grad or torch.compiler.is_compiling()
+            or torch.is_autocast_enabled(rbf.device.type)):
         return [conv.filters(rbf, edge_weight) for conv in convs]
     layers = [conv.filter_net[i] for i in (0, 2) for conv in convs]
     firsts, seconds = layers[:len(convs)], layers[len(convs):]

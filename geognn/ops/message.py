@@ -25,7 +25,9 @@ def message_sum(
     destination, as in SchNet's continuous-filter convolution, computed without
     materialising the E x F message tensor. The backward pass does not
     materialise it either, except the gradient of ``w``, which is an output.
-    It is differentiable twice (training on forces needs that).
+    It is differentiable twice (training on forces needs that). Under
+    ``torch.autocast`` both inputs are cast to the autocast dtype, as for a
+    matrix product (sums are accumulated in float32 whatever the dtype).
 
     Args:
         x: (N_src, *F) node features.
@@ -40,7 +42,11 @@ def message_sum(
     """
     check_values(x, "x")
     check_values(w, "w")
-    if x.dtype != w.dtype:
+    if torch.is_autocast_enabled(x.device.type) and not _native.use_native(x):
+        # The native op casts under autocast itself (kernels/registration.cpp); the reference casts here alike.
+        dtype = torch.get_autocast_dtype(x.device.type)
+        x, w = (t.to(dtype) if t.dtype != torch.float64 else t for t in (x, w))
+    if x.dtype != w.dtype and not torch.is_autocast_enabled(x.device.type):
         raise ValueError(f"geognn: x is {x.dtype} but w is {w.dtype}; cast one of them so they match")
     if x.shape[1:] != w.shape[1:]:
         raise ValueError(

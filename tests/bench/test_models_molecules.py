@@ -43,3 +43,20 @@ def test_a_short_molecules_file_is_refused_before_any_worker_starts(tmp_path):
     done, records = models_py("--molecules", "5", "--load-molecules", str(saved))
     assert done.returncode != 0 and records == []
     assert f"{saved} holds 3 molecules, fewer than --molecules 5" in done.stderr
+
+
+def test_the_brute_force_graph_of_a_machine_without_vesin_is_vesins():
+    """The GPU machine has no vesin: the benchmarks search by brute force there and must time the same graph."""
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        from molecule_graphs import brute_force_radius_graph
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    from geognn.data import iter_qm9_rows
+    from geognn.featurize import radius_graph
+
+    rows = list(iter_qm9_rows(30))
+    pos = torch.cat([torch.as_tensor(r.pos, dtype=torch.float32) for r in rows])
+    batch = torch.repeat_interleave(torch.arange(len(rows)), torch.tensor([len(r.z) for r in rows]))
+    expected, _ = radius_graph(pos, 5.0, batch)
+    assert torch.equal(brute_force_radius_graph(pos, 5.0, batch), expected)

@@ -226,3 +226,57 @@ def test_compiled_ops_on_cuda_equal_eager(backend):
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-5)
     for a, b in zip(grads, expected_grads):
         torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("reduce", REDUCTIONS)
+@pytest.mark.parametrize("shape", [(100_000, 1, 1), (5_000, 3, 1), (20_000, 2, 33), (4_096, 1, 128)], ids=str)
+def test_few_long_segments_take_the_block_layout_and_agree_with_the_cpu(reduce, shape):
+    """One big molecule's readout (F = 1) no longer runs on one thread: the block layout must give the CPU's
+    values (sums to rounding, max/min exactly, the same winners for the gradient) and be deterministic."""
+    rows, segments, F = shape
+    g = torch.Generator().manual_seed(3)
+    src = torch.randn(rows, F, generator=g, dtype=torch.float64).float()
+    src[rows // 3] = src[rows // 7]  # ties: the earlier position must win, as on the CPU
+    if F > 1:
+        src[rows // 2, 0] = float("nan")  # a NaN wins a max or min, the first one
+    index = torch.sort(torch.randint(0, segments, (rows,), generator=g)).values
+    grad = torch.randn(segments, F, generator=g)
+    results = {}
+    for device in ("cpu", "cuda", "cuda"):
+        s = src.to(device).requires_grad_(True)
+        out = scatter(s, index.to(device), segments, reduce)
+        out.backward(grad.to(device))
+        results.setdefault(device, []).append((out.detach().cpu(), s.grad.cpu()))
+    (cpu_out, cpu_grad), = results["cpu"]
+    (first_out, first_grad), (again_out, again_grad) = results["cuda"]
+    assert torch.equal(first_out, again_out) and torch.equal(first_grad, again_grad)  # deterministic
+    exact = reduce in ("max", "min")
+    torch.testing.assert_close(first_out, cpu_out, rtol=0 if exact else 1e-4, atol=0 if exact else 1e-3,
+                               equal_nan=True)
+    torch.testing.assert_close(first_grad, cpu_grad, rtol=0 if exact else 1e-6, atol=0 if exact else 1e-6)
+    indptr = torch.searchsorted(index, torch.arange(segments + 1)).cuda()
+    torch.testing.assert_close(segment(src.cuda(), indptr, reduce).cpu(), cpu_out, rtol=0 if exact else 1e-4,
+                               atol=0 if exact else 1e-3, equal_nan=True)
+
+
+def test_segment_backward_of_long_segments_equals_the_cpu():
+    g = torch.Generator().manual_seed(4)
+    src = torch.randn(50_000, 2, generator=g, dtype=torch.float64)
+    indptr = torch.tensor([0, 1, 30_000, 30_000, 50_000])
+    for reduce in ("sum", "mean"):
+        grads = []
+        for device in ("cpu", "cuda"):
+            s = src.to(device).requires_grad_(True)
+            segment(s, indptr.to(device), reduce).pow(2).sum().backward()
+            grads.append(s.grad.cpu())
+        torch.testing.assert_close(grads[1], grads[0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or torch.cuda.get_device_properties(0).total_memory < 60 * 2**30,
+                    reason="needs a GPU with 60 GiB")
+def test_a_csr_layout_beyond_int32_entries_is_a_clear_error():
+    index = torch.zeros(2**31, dtype=torch.long, device="cuda")
+    with pytest.raises(ValueError, match="at most 2\\^31 - 1"):
+        csr(index, 4)
+    del index
+    torch.cuda.empty_cache()

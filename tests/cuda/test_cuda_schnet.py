@@ -94,6 +94,33 @@ def test_a_training_step_synchronises_with_the_host_once(readout):
     assert len(syncs) == 1, [str(w.message) for w in syncs]
 
 
+@pytest.mark.parametrize("how", ["model(batch)", "model(batch, forces)", "inference_mode", "int32 indices"])
+def test_every_way_in_synchronises_once(how):
+    """The trainer and the ASE calculator call model(batch), predict runs under inference_mode, int32 indices
+    are converted in the one read: each is one host synchronisation."""
+    from torch_geometric.data import Data
+
+    torch.manual_seed(0)
+    model = SchNet(32, 32, 2, 20, cutoff=CUTOFF).cuda().eval()
+    z, pos, batch, edge_index, num_graphs = random_batch(6, device="cuda", dtype=torch.float32)
+    if how == "int32 indices":
+        z, batch, edge_index = z.int(), batch.int(), edge_index.int()
+    data = Data(z=z, pos=pos, batch=batch, edge_index=edge_index)
+    data.num_graphs = num_graphs  # as a PyG Batch knows it
+    model.predict(z, pos, batch, edge_index, None, num_graphs)  # lazy initialisation is not what is counted
+
+    def call():
+        if how == "inference_mode":
+            with torch.inference_mode():
+                return model.predict(z, pos, batch, edge_index, None, num_graphs)
+        if how == "int32 indices":
+            return model.predict(z, pos, batch, edge_index, None, num_graphs)
+        return model(data, forces=how.endswith("forces)"))
+
+    _, syncs = count_synchronisations(call)
+    assert len(syncs) == 1, [str(w.message) for w in syncs]
+
+
 def test_compiled_step_on_cuda_equals_eager_and_does_not_recompile_across_batch_sizes():
     from torch._dynamo.testing import CompileCounterWithBackend
 
@@ -108,6 +135,26 @@ def test_compiled_step_on_cuda_equals_eager_and_does_not_recompile_across_batch_
                                    rtol=1e-4, atol=1e-4)
         first = first or counter.frame_count
     assert counter.frame_count == first
+
+
+def test_reduce_overhead_really_replays_cuda_graphs_with_new_values():
+    """No cudagraph skips: the compiled step is recorded once and replayed for same-shape batches whose values
+    differ, each time equal to eager."""
+    from torch._dynamo.utils import counters
+
+    torch.manual_seed(0)
+    model = SchNet(32, 32, 2, 20, cutoff=CUTOFF).cuda().eval()
+    counters.clear()
+    compiled = torch.compile(model.predict, mode="reduce-overhead", fullgraph=True)
+    z, pos, batch, edge_index, num_graphs = random_batch(8, device="cuda", dtype=torch.float32)
+    for k in range(5):  # the same graph, atoms moved and relabelled: new values in the same shapes
+        moved = pos + 0.01 * k * torch.randn_like(pos)
+        species = z[torch.randperm(z.numel(), device="cuda")]
+        with torch.no_grad():
+            got = compiled(species, moved, batch, edge_index, None, num_graphs).clone()
+            torch.testing.assert_close(got, model.predict(species, moved, batch, edge_index, None, num_graphs),
+                                       rtol=1e-4, atol=1e-4)
+    assert counters["inductor"]["cudagraph_skips"] == 0
 
 
 def test_reduce_overhead_training_step_equals_eager():

@@ -73,6 +73,24 @@ def test_training_step_reads_from_the_device_once(qm9_molecules, readout):
     assert mode.reads == ["geognn validation"]
 
 
+@pytest.mark.parametrize("how", ["model(batch)", "inference_mode", "int32 indices", "forces"])
+def test_every_way_in_reads_from_the_device_once(qm9_molecules, how):
+    """The trainer and the ASE calculator call model(batch) (forces too), predict runs under inference_mode,
+    and int32 indices are converted once, in the one read, not by every op."""
+    torch.manual_seed(0)
+    model = SchNet(16, 16, 2, 12, cutoff=3.0).eval()
+    b = batch_of(qm9_molecules[:3])
+    if how == "int32 indices":
+        b.z, b.batch, b.edge_index = b.z.int(), b.batch.int(), b.edge_index.int()
+    with HostReads() as mode:
+        if how == "inference_mode":
+            with torch.inference_mode():
+                model.predict(b.z, b.pos, b.batch, b.edge_index, None, b.num_graphs)
+        else:
+            model(b, forces=how == "forces")
+    assert mode.reads == ["geognn validation"]
+
+
 def test_directed_graph_still_reads_once_and_works_edge_by_edge(qm9_molecules):
     torch.manual_seed(0)
     model = SchNet(16, 16, 2, 12, cutoff=3.0).eval()
