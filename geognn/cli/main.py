@@ -1,4 +1,4 @@
-"""The ``geognn`` command: ``train``, ``predict``, ``featurize``, ``bench``, ``zoo`` and ``checkpoint``."""
+"""The ``geognn`` command: ``train``, ``tune``, ``predict``, ``featurize``, ``bench``, ``zoo`` and ``checkpoint``."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geognn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    from geognn.cli import bench, checkpoint, featurize, predict, train, zoo
+    from geognn.cli import bench, checkpoint, featurize, predict, train, tune, zoo
 
     train.add_parser(subparsers)
+    tune.add_parser(subparsers)
     predict.add_parser(subparsers)
     featurize.add_parser(subparsers)
     bench.add_parser(subparsers)
@@ -36,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return int(args.func(args) or 0)
-    except (ValueError, FileNotFoundError, CheckpointError) as err:
+    except (ValueError, FileNotFoundError, CheckpointError, FloatingPointError) as err:
         # Expected user errors: one clear line, no traceback.
         print(f"geognn {args.command}: error: {err}", file=sys.stderr)
         return 2

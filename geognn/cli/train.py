@@ -36,6 +36,18 @@ def add_parser(subparsers) -> None:
         description="Train a geognn model. Energies are in eV, positions in Å, forces in eV/Å.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_train_options(p)
+    run = p.add_argument_group("run")
+    run.add_argument("--out", type=Path, required=True, metavar="DIR",
+                     help="run directory for checkpoints, metrics and plots (e.g. runs/NAME)")
+    run.add_argument("--resume", action="store_true",
+                     help="continue from DIR/last.pt with the same options (same seed gives the same result)")
+    p.set_defaults(func=run_train)
+
+
+def add_train_options(p) -> None:
+    """Every option of ``geognn train`` but ``--out`` and ``--resume``: data, model and training
+    (``geognn tune`` takes the same ones)."""
     data = p.add_argument_group("data (give --dataset or --data)")
     source = data.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="built-in dataset: qm9 (QM9 from the qm9pack package, energies "
@@ -62,6 +74,11 @@ def add_parser(subparsers) -> None:
     data.add_argument("--n-test", type=int, help="test molecules (default: the rest of QM9; files: 10%%)")
     data.add_argument("--split-seed", type=int, default=0, help="seed of the random split (default: 0)")
     data.add_argument("--qm9-limit", type=int, help="use only the first N QM9 molecules (default: all 130831)")
+    data.add_argument("--size-buckets", type=int, default=3, help="molecules: validation and test MAE are also "
+                      "reported per molecule-size bucket, cut at quantiles of the training molecules' atom "
+                      "counts (0: none; default: 3)")
+    data.add_argument("--largest-fraction", type=float, default=0.1, help="molecules: MAE is also reported on "
+                      "the molecules larger than all but this fraction of the training molecules (default: 0.1)")
 
     model = p.add_argument_group("model")
     model.add_argument("--model", default="schnet", choices=["schnet", "cormorant", *train_kg.KG_MODELS, *train_krr.KRR_MODELS],
@@ -115,28 +132,33 @@ def add_parser(subparsers) -> None:
             training.add_argument(flag, dest=f.name, type=kind, default=None, help=help_text,
                                   choices=f.metadata.get("choices"))
 
-    run = p.add_argument_group("run")
-    run.add_argument("--out", type=Path, required=True, metavar="DIR",
-                     help="run directory for checkpoints, metrics and plots (e.g. runs/NAME)")
-    run.add_argument("--resume", action="store_true",
-                     help="continue from DIR/last.pt with the same options (same seed gives the same result)")
-    p.set_defaults(func=run_train)
-
 
 def run_train(args) -> int:
+    """``geognn train``: trains, then prints the test (or validation) metrics."""
+    train_from_args(args)
+    return 0
+
+
+def train_from_args(args, on_epoch_end=None, evaluate_test: bool = True) -> dict:
+    """Builds the data, model and :class:`geognn.train.Trainer` the options name and trains.
+
+    ``on_epoch_end`` goes to the Trainer (``geognn tune`` prunes through it); without
+    ``evaluate_test`` the test set is left alone and the summary holds the best epoch's
+    validation metrics. Returns the summary written to metrics.json (empty on other processes).
+    """
     import torch
 
     from geognn.cli.datasets import default_readouts, file_sets, qm9_sets
     from geognn.cli.inputs import report_skipped
     from geognn.models import build_model
-    from geognn.train import Trainer, seed_everything
+    from geognn.train import MoleculeRegression, Trainer, seed_everything
     from geognn.train.distributed import setup
 
     config = training_config(args)
     config.validate()
     ctx = setup(config.device)
     if args.model in train_kg.KG_MODELS:
-        return train_kg.run_train_kg(args, config, ctx)
+        return train_kg.train_kg(args, config, ctx, on_epoch_end, evaluate_test)
     if args.model in train_krr.KRR_MODELS:
         return train_krr.run_train_krr(args, config)
     if args.n_train is not None:
@@ -179,23 +201,43 @@ def run_train(args) -> int:
               f"test {info['n_test']}), targets {', '.join(f'{t} ({u})' for t, u in zip(targets, units))}, "
               f"{sum(p.numel() for p in model.parameters()):,} parameters, device {ctx.device}, "
               f"{ctx.world_size} process(es), {torch.get_num_threads()} thread(s)", file=sys.stderr)
+    if args.size_buckets < 0 or not 0 < args.largest_fraction < 1:
+        raise ValueError(f"--size-buckets must be >= 0 and --largest-fraction lie in (0, 1), got "
+                         f"{args.size_buckets} and {args.largest_fraction}")
+    task = MoleculeRegression(config, targets, units, size_buckets=args.size_buckets,
+                              largest_quantile=1.0 - args.largest_fraction)
     trainer = Trainer(model, train, val, config, args.out, model_name=args.model, model_config=model_config,
-                      target_names=targets, target_units=units, test_set=test or None, resume=args.resume,
-                      info=info, ctx=ctx)
+                      test_set=(test or None) if evaluate_test else None, resume=args.resume, info=info, ctx=ctx,
+                      task=task, on_epoch_end=on_epoch_end)
     summary = trainer.fit()
     if ctx.is_main:
-        metrics = summary["metrics"]
-        print(f"geognn: best epoch {summary['best_epoch']} of {summary['epochs_run']}; "
-              f"{summary['evaluated_on']} set:")
-        for t, u in zip(targets, units):
-            print(f"  {t}: MAE {metrics[f'mae_{t}']:.5g} {u}, RMSE {metrics[f'rmse_{t}']:.5g} {u}")
-        if "force_mae" in metrics:
-            print(f"  forces: MAE {metrics['force_mae']:.5g} eV/Å, RMSE {metrics['force_rmse']:.5g} eV/Å")
+        print(format_regression_summary(summary, targets, units))
         print(f"  outputs in {args.out}/ (best.pt, metrics.csv, metrics.json, learning_curve.png, parity.png)")
     from geognn.train.distributed import teardown
 
     teardown(ctx)
-    return 0
+    return summary
+
+
+def format_regression_summary(summary: dict, targets, units) -> str:
+    """The test (or validation) errors of a finished molecule run, overall and per molecule-size group."""
+    metrics = summary["metrics"]
+    lines = [f"geognn: best epoch {summary['best_epoch']} of {summary['epochs_run']}; {summary['evaluated_on']} set:"]
+    for t, u in zip(targets, units):
+        lines.append(f"  {t}: MAE {metrics[f'mae_{t}']:.5g} {u}, RMSE {metrics[f'rmse_{t}']:.5g} {u}")
+    if "force_mae" in metrics:
+        lines.append(f"  forces: MAE {metrics['force_mae']:.5g} eV/Å, RMSE {metrics['force_rmse']:.5g} eV/Å")
+    groups = summary.get("size_groups", {})
+    shown = [g for g in groups if f"mae_{targets[0]}_{g}" in metrics]
+    if shown:
+        lines.append("  MAE by molecule size (atoms):")
+        for g in shown:
+            atoms = groups[g].get("atoms")
+            span = (f"{atoms[0]}-{atoms[1]}" if atoms[1] is not None else f"{atoms[0]}+") if atoms else (
+                f">{groups[g]['atoms_more_than']}")
+            lines.append(f"    {g:8} {span:>7} atoms: " + ", ".join(
+                f"{t} {metrics[f'mae_{t}_{g}']:.5g} {u}" for t, u in zip(targets, units)))
+    return "\n".join(lines)
 
 
 def cormorant_config(args, targets, readout, sets) -> dict:

@@ -18,7 +18,7 @@ from geognn.train.ranking import RankingMetrics, evaluate_link_prediction, filte
 from geognn.train.rng import seed_everything
 from geognn.train.schedule import ExponentialDecay, WarmupPlateau
 from geognn.train.task import Task
-from geognn.train.trainer import Trainer
+from geognn.train.trainer import Trainer, TrainingDiverged
 
 __all__ = [
     "EMA",
@@ -31,6 +31,7 @@ __all__ = [
     "Task",
     "TrainConfig",
     "Trainer",
+    "TrainingDiverged",
     "WarmupPlateau",
     "atomic_write_bytes",
     "atomic_write_text",

@@ -22,6 +22,7 @@ from torch import nn
 from geognn.data.kg_index import TailIndex
 from geognn.train.config import TrainConfig
 from geognn.train.ranking import RankingMetrics, rank_queries
+from geognn.train.relation_groups import dataset_groupings
 from geognn.train.task import Task, local_share
 
 RANKING_PROTOCOL = ("filtered ranks of every triple in both directions (tail with r, head through the inverse "
@@ -101,9 +102,14 @@ class LinkPrediction(Task):
             labels, the filter of true triples).
         config: the run's :class:`TrainConfig` (its ``label_smoothing`` is the eps of the targets).
         eval_batch_size: queries ranked at once.
+        relation_buckets, bucket_edges: the relation-frequency buckets metrics are also reported by
+            (:func:`geognn.train.relation_groups.dataset_groupings`: default 3 buckets of equal size).
 
     Metrics: filtered MRR, MR and Hits@1/3/10 for both directions together
-    and per direction (``tail_mrr``, ``head_hits@10``, ...).
+    and per direction (``tail_mrr``, ``head_hits@10``, ...), and the same per
+    relation-frequency bucket (``freq1_mrr``, ``tail_freq1_mrr``, ...) and per
+    Bordes category (``cat_1-N_mrr``, ``head_cat_N-1_hits@10``, ...), with the
+    worst bucket's and category's MRR (``worst_freq_mrr``, ``worst_cat_mrr``).
     """
 
     name = "link_prediction"
@@ -114,11 +120,13 @@ class LinkPrediction(Task):
     curve_log_scale = False
     loss_label = "loss (binary cross-entropy, label-smoothed)"
 
-    def __init__(self, dataset, config: TrainConfig, eval_batch_size: int = 1024):
+    def __init__(self, dataset, config: TrainConfig, eval_batch_size: int = 1024,
+                 relation_buckets: int | None = None, bucket_edges: Sequence[int] | None = None):
         config.validate()
         self.dataset = dataset
         self.label_smoothing = float(config.label_smoothing)
         self.eval_batch_size = int(eval_batch_size)
+        self.groupings = dataset_groupings(dataset, relation_buckets, bucket_edges)
 
     def check(self, train_set: Sequence, val_set: Sequence) -> None:
         super().check(train_set, val_set)
@@ -149,12 +157,12 @@ class LinkPrediction(Task):
         """Filtered ranking metrics of the triples in ``dataset``; collected: the (2n,) ranks of this process."""
         r = self.dataset.num_relations
         queries = torch.cat([dataset, torch.stack([dataset[:, 2], dataset[:, 1] + r, dataset[:, 0]], dim=1)])
-        metrics = RankingMetrics()
+        metrics = RankingMetrics(r)
         ranks = rank_queries(model, local_share(queries, ctx, shard).to(ctx.device), r,
                              self.dataset.filter_mask, self.eval_batch_size, metrics)
         if shard:
             metrics.all_reduce()
-        return metrics.result(), (ranks if collect else None)
+        return metrics.result(self.groupings), (ranks if collect else None)
 
     def progress(self, metrics: dict) -> dict[str, str]:
         return {"val_mrr": f"{metrics['mrr']:.4f}", "val_hits@10": f"{metrics['hits@10']:.3f}"}
@@ -166,7 +174,9 @@ class LinkPrediction(Task):
                 "known_triples": self.dataset.train.to(torch.int32)}
 
     def summary_extras(self) -> dict[str, Any]:
-        return {"ranking": RANKING_PROTOCOL}
+        """The ranking protocol and what each relation group holds (``relation_groups``)."""
+        return {"ranking": RANKING_PROTOCOL,
+                "relation_groups": {g.key(label): g.details[label] for g in self.groupings for label in g.labels}}
 
 
 def one_to_n_loss(logits: torch.Tensor, targets: torch.Tensor, label_smoothing: float = 0.0) -> torch.Tensor:

@@ -13,6 +13,7 @@ from geognn.models.targets import fit_atomref, fit_target_statistics
 from geognn.train.config import TrainConfig
 from geognn.train.metrics import ErrorAccumulator
 from geognn.train.plots import plot_parity
+from geognn.train.size_groups import DEFAULT_LARGEST_QUANTILE, DEFAULT_SIZE_BUCKETS, SizeBuckets, fit_size_buckets
 from geognn.train.task import Task, local_share, unwrap
 
 
@@ -28,6 +29,13 @@ class MoleculeRegression(Task):
     Args:
         config: the run's :class:`TrainConfig` (loss weights, ``fit_atomref``).
         target_names, target_units: names and units of the T targets.
+        size_buckets: molecule-size buckets the MAE is also reported by, fitted on the training set
+            (:mod:`geognn.train.size_groups`; 0: none).
+        largest_quantile: the ``largest`` group holds molecules with more atoms than this quantile
+            of the training molecules.
+
+    Metrics beyond the overall ones: ``mae_<target>_size1`` ... ``mae_<target>_sizeK`` (smallest
+    molecules first) and ``mae_<target>_largest``, each where the evaluated set has such molecules.
 
     The model is called as ``model(batch)`` or ``model(batch, forces=True)``
     and returns ``{"y": (B, T), "forces": (N, 3)}``; with
@@ -43,15 +51,26 @@ class MoleculeRegression(Task):
     loss_label = "loss (standardised MSE)"
 
     def __init__(self, config: TrainConfig, target_names: Sequence[str] = ("y",),
-                 target_units: Sequence[str] = ("eV",)):
+                 target_units: Sequence[str] = ("eV",), size_buckets: int = DEFAULT_SIZE_BUCKETS,
+                 largest_quantile: float = DEFAULT_LARGEST_QUANTILE):
         if len(target_names) != len(target_units):
             raise ValueError("target_names and target_units must have the same length")
+        if size_buckets < 0:
+            raise ValueError(f"size_buckets must be >= 0, got {size_buckets}")
         self.config = config
+        self.num_size_buckets, self.largest_quantile = int(size_buckets), float(largest_quantile)
+        self.sizes: SizeBuckets | None = None
         self.target_names, self.target_units = list(target_names), list(target_units)
         self.use_forces = config.force_weight > 0
         self.curve_metric = f"mae_{self.target_names[0]}"
 
     # --- before training ----------------------------------------------------------------
+    def fit_groups(self, train_set: Sequence) -> None:
+        """Molecule-size buckets at quantiles of the training molecules' atom counts."""
+        if self.num_size_buckets:
+            self.sizes = fit_size_buckets([d.z.numel() for d in train_set], self.num_size_buckets,
+                                          self.largest_quantile)
+
     def prepare(self, model: nn.Module, train_set: Sequence) -> None:
         """Fits the model's output scale (per-element references, target mean and std) on ``train_set``."""
         if not hasattr(model, "set_target_statistics"):
@@ -96,6 +115,8 @@ class MoleculeRegression(Task):
     def evaluate(self, model: nn.Module, dataset: Sequence, ctx, shard: bool, collect: bool):
         """Metrics as from :meth:`ErrorAccumulator.result`; collected: (B, T) predictions and references."""
         acc = ErrorAccumulator(len(self.target_names))
+        groups = self.sizes.labels + ["largest"] if self.sizes is not None else []
+        group_acc = {label: ErrorAccumulator(len(self.target_names)) for label in groups}
         preds, trues = [], []
         for batch in DataLoader(local_share(dataset, ctx, shard), batch_size=self.config.batch_size, shuffle=False):
             batch = batch.to(ctx.device)
@@ -103,12 +124,26 @@ class MoleculeRegression(Task):
             y = batch.y.reshape(out["y"].shape).to(out["y"])
             loss = self.loss(model, {k: v.detach() for k, v in out.items()}, batch)
             acc.add(out["y"], y, float(loss), out.get("forces"), getattr(batch, "forces", None))
+            if self.sizes is not None:
+                num_atoms = torch.bincount(batch.batch, minlength=batch.num_graphs)
+                bucket = self.sizes.assign(num_atoms)
+                pred_cpu, y_cpu = out["y"].detach().cpu(), y.cpu()
+                for k, label in enumerate(self.sizes.labels):
+                    group_acc[label].add(pred_cpu[bucket == k], y_cpu[bucket == k])
+                largest = self.sizes.largest(num_atoms)
+                group_acc["largest"].add(pred_cpu[largest], y_cpu[largest])
             if collect:
                 preds.append(out["y"].detach().cpu().double())
                 trues.append(y.cpu().double())
         if shard:
             acc.all_reduce()
+            for group in group_acc.values():
+                group.all_reduce()
         metrics = acc.result(self.target_names)
+        for label, group in group_acc.items():
+            if group.sums[2 * len(self.target_names)] > 0:  # molecules of this group were evaluated
+                errors = group.result(self.target_names)
+                metrics.update({f"mae_{name}_{label}": errors[f"mae_{name}"] for name in self.target_names})
         if collect:
             return metrics, (torch.cat(preds).numpy(), torch.cat(trues).numpy())
         return metrics, None
@@ -122,7 +157,11 @@ class MoleculeRegression(Task):
         return {"target_names": self.target_names, "target_units": self.target_units}
 
     def summary_extras(self) -> dict[str, Any]:
-        return {"units": dict(zip(self.target_names, self.target_units))}
+        """Units of the targets and the atom counts of each size group (``size_groups``)."""
+        extras: dict[str, Any] = {"units": dict(zip(self.target_names, self.target_units))}
+        if self.sizes is not None:
+            extras["size_groups"] = self.sizes.details()
+        return extras
 
     def report(self, out_dir: Path, collected, title: str) -> None:
         pred, true = collected

@@ -15,7 +15,7 @@ gets the expected rank of a random guess, not rank 1.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 
@@ -54,39 +54,76 @@ def filtered_ranks(scores: torch.Tensor, answers: torch.Tensor, known: torch.Ten
 
 
 class RankingMetrics:
-    """Running sums of rank statistics per direction, mergeable across processes.
+    """Running sums of rank statistics per direction (and per relation), mergeable across processes.
 
-    ``add(ranks, direction)`` takes (n,) ranks of tail (``"tail"``) or head
-    (``"head"``) predictions; :meth:`result` gives MRR, MR and Hits@1/3/10 for
-    both directions together and for each (``tail_mrr``, ``head_hits@10``, ...).
+    ``add(ranks, direction, relations)`` takes (n,) ranks of tail (``"tail"``)
+    or head (``"head"``) predictions and, when the metrics were made with
+    ``num_relations``, the (n,) original relation id of each query (inverse
+    ids folded back: a head prediction of r counts for r). :meth:`result`
+    gives MRR, MR and Hits@1/3/10 for both directions together and for each
+    (``tail_mrr``, ``head_hits@10``, ...), and per group of each
+    :class:`geognn.train.relation_groups.RelationGrouping` it is given.
+
+    Args:
+        num_relations: keep the sums per relation (needed for groups); None: one row only.
     """
 
-    def __init__(self):
-        # Per direction: [count, sum of 1/rank, sum of rank, hits@1, hits@3, hits@10].
-        self.sums = torch.zeros(len(DIRECTIONS), 3 + len(HITS_AT), dtype=torch.float64)
+    def __init__(self, num_relations: int | None = None):
+        self.num_relations = num_relations
+        # Per relation and direction: [count, sum of 1/rank, sum of rank, hits@1, hits@3, hits@10].
+        self.sums = torch.zeros(num_relations or 1, len(DIRECTIONS), 3 + len(HITS_AT), dtype=torch.float64)
 
-    def add(self, ranks: torch.Tensor, direction: str) -> None:
-        row = self.sums[DIRECTIONS.index(direction)]
+    def add(self, ranks: torch.Tensor, direction: str, relations: torch.Tensor | None = None) -> None:
         ranks = ranks.detach().double().cpu()
-        row[0] += ranks.numel()
-        row[1] += ranks.reciprocal().sum()
-        row[2] += ranks.sum()
-        for k, at in enumerate(HITS_AT):
-            row[3 + k] += (ranks <= at).sum()
+        stats = torch.stack([torch.ones_like(ranks), ranks.reciprocal(), ranks,
+                             *[(ranks <= at).double() for at in HITS_AT]], dim=1)
+        if self.num_relations is None:
+            rows = torch.zeros(ranks.numel(), dtype=torch.int64)
+        else:
+            if relations is None:
+                raise ValueError("RankingMetrics(num_relations=...) needs the relation id of every rank")
+            rows = relations.detach().long().cpu() % self.num_relations
+        self.sums[:, DIRECTIONS.index(direction)].index_add_(0, rows, stats)
 
     def all_reduce(self) -> None:
         """Sums the accumulators of every process (no-op when not distributed)."""
         if torch.distributed.is_available() and torch.distributed.is_initialized():
             torch.distributed.all_reduce(self.sums)
 
-    def result(self) -> dict[str, float]:
-        """``{"mrr", "mr", "hits@1", "hits@3", "hits@10", "tail_mrr", ..., "head_hits@10", "num_ranked"}``."""
-        out = _statistics(self.sums.sum(0), "")
-        for k, direction in enumerate(DIRECTIONS):
-            if self.sums[k, 0] > 0:
-                out.update(_statistics(self.sums[k], f"{direction}_"))
-        out["num_ranked"] = int(self.sums[:, 0].sum())
+    def result(self, groupings: Sequence = ()) -> dict[str, float]:
+        """``{"mrr", "mr", "hits@1", "hits@3", "hits@10", "tail_mrr", ..., "head_hits@10", "num_ranked"}``.
+
+        Per group of each grouping with ranked queries, the same statistics with the group's stem
+        (``freq1_mrr``, ``tail_cat_1-N_hits@10``, ...) and ``{stem}_num_ranked``; per grouping, the
+        lowest MRR of its groups (``worst_freq_mrr``, ``worst_cat_mrr``).
+        """
+        out = _by_direction(self.sums.sum(0), "")
+        out["num_ranked"] = int(self.sums[..., 0].sum())
+        for grouping in groupings:
+            if self.num_relations is None:
+                raise ValueError("group metrics need RankingMetrics(num_relations=...)")
+            worst = None
+            for k, label in enumerate(grouping.labels):
+                rows = self.sums[grouping.group_of == k].sum(0)
+                if rows[:, 0].sum() == 0:
+                    continue  # no query of this group in the evaluated set
+                stem = grouping.key(label)
+                group = _by_direction(rows, f"{stem}_")
+                out.update(group)
+                out[f"{stem}_num_ranked"] = int(rows[:, 0].sum())
+                worst = group[f"{stem}_mrr"] if worst is None else min(worst, group[f"{stem}_mrr"])
+            if worst is not None:
+                out[grouping.worst_key] = worst
         return out
+
+
+def _by_direction(rows: torch.Tensor, stem: str) -> dict[str, float]:
+    """Statistics of (2, 6) per-direction sums: both directions under ``stem``, each under ``tail_``/``head_``."""
+    out = _statistics(rows.sum(0), stem)
+    for k, direction in enumerate(DIRECTIONS):
+        if rows[k, 0] > 0:
+            out.update(_statistics(rows[k], f"{direction}_{stem}"))
+    return out
 
 
 def _statistics(row: torch.Tensor, prefix: str) -> dict[str, float]:
@@ -125,24 +162,37 @@ def rank_queries(score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
         chunk_ranks = filtered_ranks(scores, answers.to(scores.device), known).cpu()
         if metrics is not None:
             inverse = (relations >= num_relations).cpu()
-            metrics.add(chunk_ranks[~inverse], "tail")
-            metrics.add(chunk_ranks[inverse], "head")
+            relations = relations.cpu()
+            metrics.add(chunk_ranks[~inverse], "tail", relations[~inverse])
+            metrics.add(chunk_ranks[inverse], "head", relations[inverse] - num_relations)
         ranks.append(chunk_ranks)
     return torch.cat(ranks) if ranks else torch.zeros(0, dtype=torch.float64)
 
 
-def evaluate_link_prediction(model, dataset, split: str = "test", batch_size: int = 1024) -> dict[str, float]:
-    """Filtered MRR, MR and Hits@1/3/10 of ``model`` on a split of ``dataset``, both directions.
+def evaluate_link_prediction(model, dataset, split: str = "test", batch_size: int = 1024,
+                             relation_buckets: int | None = None,
+                             bucket_edges: Sequence[int] | None = None) -> dict[str, float]:
+    """Filtered MRR, MR and Hits@1/3/10 of ``model`` on a split of ``dataset``, both directions,
+    overall and per relation-frequency bucket and per 1-1/1-N/N-1/N-N category.
 
     Args:
         model: scores (heads, relations) -> (B, num_entities), e.g. :class:`geognn.models.ConvE`
             (put in eval mode here; its device is used).
         dataset: a :class:`geognn.data.KGDataset`; the filter holds its train, valid and test triples.
         split: "train", "valid" or "test".
+        relation_buckets, bucket_edges: how relations are bucketed by training-triple count
+            (:func:`geognn.train.relation_groups.dataset_groupings`; default 3 equal-size buckets).
+
+    Returns:
+        The keys of :meth:`RankingMetrics.result`: ``mrr``, ``tail_hits@10``, ``freq1_mrr``,
+        ``head_cat_N-1_mrr``, ``worst_freq_mrr``, ...
     """
+    from geognn.train.relation_groups import dataset_groupings
+
+    groupings = dataset_groupings(dataset, relation_buckets, bucket_edges)
     model.eval()
     device = next(model.parameters()).device
-    metrics = RankingMetrics()
+    metrics = RankingMetrics(dataset.num_relations)
     rank_queries(model.score if hasattr(model, "score") else model, dataset.queries(split).to(device),
                  dataset.num_relations, dataset.filter_mask, batch_size, metrics)
-    return metrics.result()
+    return metrics.result(groupings)

@@ -8,6 +8,7 @@ checkpoints, exact resume, DDP). A :class:`Task` supplies the rest:
 * ``examples(train_set)``: what the (distributed) sampler shuffles;
 * ``batches(examples, sampler, batch_size)``: an iterable of batches with ``len``;
 * ``train_loss(module, batch, device)``: the loss of one batch and its size;
+* ``fit_groups(train_set)``: groups evaluation is also reported by (molecule sizes);
 * ``evaluate(model, dataset, ctx, shard, collect)``: metrics on a set;
 * ``selection_metric`` / ``higher_is_better``: which validation metric picks
   ``best.pt`` and drives early stopping (and a plateau schedule).
@@ -52,6 +53,10 @@ class Task:
         """Raises ValueError for data this task cannot train on (called by the Trainer's constructor)."""
         if len(train_set) == 0 or len(val_set) == 0:
             raise ValueError(f"need non-empty training and validation sets, got {len(train_set)} and {len(val_set)}")
+
+    def fit_groups(self, train_set: Sequence) -> None:
+        """Fits what evaluation groups depend on the training set (molecule-size buckets); called by the
+        Trainer's constructor, on resume too, so the groups never depend on how a run was started."""
 
     def prepare(self, model: nn.Module, train_set: Sequence) -> None:
         """Fits anything data-dependent before the first epoch (not called on resume)."""

@@ -17,9 +17,10 @@ for knowledge graphs.
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
@@ -38,6 +39,10 @@ from geognn.train.plots import plot_learning_curve
 from geognn.train.rng import rng_state, seed_everything, set_rng_state
 from geognn.train.schedule import improves
 from geognn.train.task import Task
+
+
+class TrainingDiverged(FloatingPointError):
+    """The training loss became NaN or infinite: the run cannot go on (lower the learning rate)."""
 
 
 class Trainer:
@@ -62,16 +67,28 @@ class Trainer:
         resume: continue from ``out_dir/last.pt``.
         info: extra JSON-able facts stored in checkpoints and metrics.json
             (dataset, split sizes, ...).
+        on_epoch_end: called after every epoch, once its checkpoints are written, with the epoch's
+            history row (``epoch``, ``train_loss``, ``val_<metric>`` for every validation metric,
+            ``epoch_time_s``, ``step_time_s``, ...); returning True stops training there, like
+            early stopping (``stopped_by_callback`` in the summary). A hyperparameter search prunes
+            through it. Under torchrun it is called on every process with the same row and must
+            answer the same on all.
+
+    Raises:
+        TrainingDiverged (from :meth:`fit`): the mean training loss of an epoch is not finite.
     """
 
     def __init__(self, model: nn.Module, train_set: Sequence, val_set: Sequence, config: TrainConfig,
                  out_dir: str | Path, *, model_name: str = "schnet", model_config: dict | None = None,
                  target_names: Sequence[str] = ("y",), target_units: Sequence[str] = ("eV",),
                  test_set: Sequence | None = None, resume: bool = False, info: dict | None = None,
-                 ctx: distributed.DistributedContext | None = None, task: Task | None = None):
+                 ctx: distributed.DistributedContext | None = None, task: Task | None = None,
+                 on_epoch_end: Callable[[dict], bool | None] | None = None):
         config.validate()
         self.task = task if task is not None else MoleculeRegression(config, target_names, target_units)
         self.task.check(train_set, val_set)
+        self.task.fit_groups(train_set)
+        self.on_epoch_end = on_epoch_end
         self.model = model
         self.train_set, self.val_set, self.test_set = train_set, val_set, test_set
         self.config = config
@@ -183,13 +200,17 @@ class Trainer:
         loader = task.batches(examples, sampler, cfg.batch_size)
         show = cfg.progress and ctx.is_main
         epochs_bar = tqdm(total=cfg.epochs, initial=start, desc="epochs", unit="epoch", disable=not show)
-        stopped_early = False
+        stopped_early = stopped_by_callback = False
         for epoch in range(start, cfg.epochs):
             t0 = time.perf_counter()
             sampler.set_epoch(epoch)
             with tqdm(total=len(loader), desc=f"epoch {epoch + 1}", unit="batch", leave=False,
                       disable=not show) as bar:
                 train_loss = self._train_epoch(module, loader, bar)
+            if not math.isfinite(train_loss):
+                # The same value on every process (all-reduced), so all of them stop here.
+                raise TrainingDiverged(f"the training loss is {train_loss} in epoch {epoch + 1} (learning rate "
+                                       f"{self.scheduler.lr:.3g}): the run diverged")
             distributed.broadcast_buffers(self.model, ctx)
             if ctx.enabled and self.ema is not None:
                 self.ema.copy_buffers(self.model)  # the shadow's copies must be rank 0's too
@@ -204,6 +225,7 @@ class Trainer:
             row.update({f"val_{k}": v for k, v in metrics.items() if k != "loss"})
             row["epoch_time_s"] = time.perf_counter() - t0
             row["train_time_s"] = train_time
+            row["step_time_s"] = train_time / max(len(loader), 1)  # seconds per optimiser step
             self.history.append(row)
             # Same relative threshold as the plateau schedule: noise-level gains
             # neither reset early stopping nor rewrite best.pt.
@@ -220,13 +242,16 @@ class Trainer:
             epochs_bar.set_postfix(task.progress(metrics))
             epochs_bar.update(1)
             distributed.barrier(ctx)
+            if self.on_epoch_end is not None and self.on_epoch_end(dict(row)):
+                stopped_by_callback = True
+                break
             if cfg.early_stopping_patience and self.bad_epochs >= cfg.early_stopping_patience:
                 stopped_early = True
                 break
         epochs_bar.close()
-        return self._finish(stopped_early)
+        return self._finish(stopped_early, stopped_by_callback)
 
-    def _finish(self, stopped_early: bool) -> dict:
+    def _finish(self, stopped_early: bool, stopped_by_callback: bool = False) -> dict:
         ctx, task = self.ctx, self.task
         summary: dict[str, Any] = {}
         if ctx.is_main:
@@ -248,6 +273,7 @@ class Trainer:
             summary = {
                 "best_epoch": self.best_epoch, self.best_key: self.best_value,
                 "epochs_run": len(self.history), "stopped_early": stopped_early,
+                "stopped_by_callback": stopped_by_callback,
                 "evaluated_on": name, "metrics": metrics, **task.summary_extras(),
                 "eval_time_s": eval_time, "task": task.name,
                 "train_config": self.config.to_dict(), "model_name": self.model_name,
