@@ -84,10 +84,16 @@ def redacted(url: str) -> str:
         return url
 
 
+def resolve_sampler(name: str, multi_objective: bool) -> str:
+    """``auto`` -> ``tpe`` for one objective, ``nsga2`` for several; other names as they are."""
+    if name == "auto":
+        return "nsga2" if multi_objective else "tpe"
+    return name
+
+
 def make_sampler(name: str, seed: int, multi_objective: bool):
     """The sampler: TPE for one objective, NSGA-II for several (``auto``), or the one named; seeded."""
-    if name == "auto":
-        name = "nsga2" if multi_objective else "tpe"
+    name = resolve_sampler(name, multi_objective)
     if name == "tpe":
         # constant_liar: workers sampling while others' trials run avoid proposing the same point.
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)

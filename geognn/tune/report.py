@@ -200,7 +200,8 @@ def progress_line(study: optuna.Study, trial, objectives: Sequence[Objective], n
     elif best:
         parts.append(f"Pareto front: trials {', '.join(str(t.number) for t in best)}")
     if state in ("COMPLETE", "PRUNED"):
-        parts.append(f"{trial.user_attrs.get('epochs_run')} epochs")
+        epochs = trial.user_attrs.get("epochs_run")
+        parts.append(f"{epochs} epoch{'' if epochs == 1 else 's'}")
     duration = _duration(trial)
     if duration is not None:
         parts.append(f"{duration:.1f} s")
@@ -231,7 +232,13 @@ def write_plots(study: optuna.Study, objectives: Sequence[Objective], out_dir: P
         "param_importances.png": lambda: vis.plot_param_importances(study, target=target, target_name=first.label()),
     }
     if single:
-        plots["intermediate_values.png"] = lambda: vis.plot_intermediate_values(study)
+        def intermediate():
+            axes = vis.plot_intermediate_values(study)
+            axes.set_xlabel("epoch")
+            axes.set_ylabel(f"validation {first.label()}")
+            return axes
+
+        plots["intermediate_values.png"] = intermediate
     else:
         plots["pareto_front.png"] = lambda: vis.plot_pareto_front(study, target_names=[o.label() for o in objectives])
     outcome = {}

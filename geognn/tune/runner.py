@@ -13,7 +13,7 @@ from optuna.trial import TrialState
 from geognn.tune import optuna_setup
 from geognn.tune.memory import can_measure
 from geognn.tune.objectives import Objective, parse_objectives
-from geognn.tune.report import counts, epochs_summary, progress_line, prune_checkpoints, write_plots, write_reports
+from geognn.tune.report import counts, progress_line, prune_checkpoints, write_plots, write_reports
 from geognn.tune.spaces import SearchSpace, build_space, option_tokens, tunable_options
 from geognn.tune.study import StudyLoop, study_folder_size
 from geognn.tune.trial import TrialRunner
@@ -155,6 +155,7 @@ def run_study(s: TuneSettings) -> dict:
         raise ValueError("--prune-startup and --prune-warmup must be >= 0")
     preflight(args)
     warmup = s.prune_warmup if s.prune_warmup is not None else max(1, s.epochs // 10)
+    sampler = optuna_setup.resolve_sampler(s.sampler, multi)
     base_tokens = base_train_tokens(args, s.given, actions, s.seed)
     out_dir = Path(s.out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,7 +163,7 @@ def run_study(s: TuneSettings) -> dict:
     storage = optuna_setup.make_storage(url, s.heartbeat_s)
     study = optuna.create_study(
         study_name=s.study_name, storage=storage, load_if_exists=True,
-        sampler=optuna_setup.make_sampler(s.sampler, s.seed, multi),
+        sampler=optuna_setup.make_sampler(sampler, s.seed, multi),
         pruner=optuna_setup.make_pruner(pruner_name, warmup, s.prune_startup, s.epochs),
         directions=[o.direction for o in objectives])
     where = optuna_setup.redacted(url)
@@ -173,12 +174,12 @@ def run_study(s: TuneSettings) -> dict:
         print(f"tune: --reclaim-running: {_reclaim_running(study)} running trial(s) failed and queued again",
               file=sys.stderr)
     info = {"storage": where, "model": s.model, "pruner": pruner_name, "prune_warmup_epochs": warmup,
-            "sampler": s.sampler, "seed": s.seed, "budget_epochs": s.epochs, "space": space.to_spec(),
+            "sampler": sampler, "seed": s.seed, "budget_epochs": s.epochs, "space": space.to_spec(),
             "train_args": base_tokens}
     before = counts(study)["finished"]
     print(f"tune: study {s.study_name!r} in {where}: {s.model}, objective "
           f"{', '.join(f'{o.name} ({o.direction})' for o in objectives)}, pruner {pruner_name}"
-          f"{f' after {warmup} epoch(s)' if pruner_name != 'none' else ''}, sampler {s.sampler} (seed {s.seed}); "
+          f"{f' after {warmup} epoch(s)' if pruner_name != 'none' else ''}, sampler {sampler} (seed {s.seed}); "
           f"{before} of {s.n_trials} trials finished; trials of up to {s.epochs} epochs; searching: {space.describe()}",
           flush=True)
 

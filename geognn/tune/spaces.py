@@ -306,6 +306,16 @@ def _merge(default: Param | None, name: str, spec: Any, where: str) -> Param:
                    log=spec.get("log", base.log), step=spec.get("step", base.step), note="")
 
 
+def _yaml_number(value):
+    """A number PyYAML left as a string (``1e-3``: YAML 1.1 wants a signed exponent), else ``value``."""
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def _check(param: Param, action, where: str) -> Param:
     """Converts values to the option's type and checks them against its choices and the range rules."""
     flag = action.nargs == 0
@@ -316,6 +326,12 @@ def _check(param: Param, action, where: str) -> Param:
             if not isinstance(value, bool):
                 raise SpaceError(f"{where}: {what} must be true or false, got {value!r}")
             return value
+        if kind in (int, float) and isinstance(value, str):
+            # PyYAML reads 1e-3 and 1.0e30 (no sign in the exponent) as strings.
+            try:
+                value = float(value)
+            except ValueError:
+                pass
         if isinstance(value, bool) or (kind in (int, float) and not isinstance(value, (int, float))):
             raise SpaceError(f"{where}: {what} must be a number ({kind.__name__}), got {value!r}")
         if kind is int and float(value) != int(value):
@@ -333,7 +349,8 @@ def _check(param: Param, action, where: str) -> Param:
         raise SpaceError(f"{where}: {action.option_strings[0]} takes {'true/false' if flag else 'names'}, "
                          f"not a range: give 'choices'")
     for bound in ("low", "high"):
-        value = getattr(param, bound)
+        value = _yaml_number(getattr(param, bound))
+        param = replace(param, **{bound: value})
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise SpaceError(f"{where}: '{bound}' must be a finite number, got {value!r}")
     if not isinstance(param.log, bool):
@@ -343,7 +360,7 @@ def _check(param: Param, action, where: str) -> Param:
         raise SpaceError(f"{where}: 'low' ({low}) must be below 'high' ({high}); for one value use 'fixed'")
     if param.log and low <= 0:
         raise SpaceError(f"{where}: a log range needs 'low' > 0, got {low}")
-    step = param.step
+    step = _yaml_number(param.step)
     if step is not None:
         if isinstance(step, bool) or not isinstance(step, (int, float)) or step <= 0:
             raise SpaceError(f"{where}: 'step' must be a positive number, got {step!r}")

@@ -1,0 +1,63 @@
+"""Molecule-size buckets: quantile edges of the training set, and MAE per bucket equal to a hand computation."""
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from geognn.train import MoleculeRegression, TrainConfig
+from geognn.train.distributed import DistributedContext
+from geognn.train.size_groups import fit_size_buckets
+
+
+def test_buckets_cut_at_training_quantiles_and_the_last_is_open():
+    buckets = fit_size_buckets([3, 3, 4, 5, 6, 7, 8, 9, 10], num_buckets=3, largest_quantile=0.75)
+    # 1/3 and 2/3 quantiles ("lower") of the nine sizes: the 3rd and 6th smallest, 4 and 7.
+    assert buckets.upper == [4, 7] and buckets.largest_above == 8
+    assert buckets.assign(torch.tensor([1, 4, 5, 7, 8, 29])).tolist() == [0, 0, 1, 1, 2, 2]
+    assert buckets.largest(torch.tensor([8, 9, 29])).tolist() == [False, True, True]
+    assert buckets.details() == {"size1": {"atoms": [1, 4]}, "size2": {"atoms": [5, 7]},
+                                 "size3": {"atoms": [8, None]}, "largest": {"atoms_more_than": 8}}
+
+
+def test_one_size_gives_one_bucket_and_bad_arguments_are_errors():
+    assert fit_size_buckets([5, 5, 5], 3).upper == []
+    with pytest.raises(ValueError, match="at least one"):
+        fit_size_buckets([], 3)
+    with pytest.raises(ValueError, match="largest_quantile"):
+        fit_size_buckets([3, 4], 2, largest_quantile=1.0)
+
+
+class AtomCountModel(torch.nn.Module):
+    """Predicts 0.5 * number of atoms: errors a plain loop can recompute."""
+
+    def forward(self, batch):
+        counts = torch.bincount(batch.batch, minlength=batch.num_graphs).double()
+        return {"y": (0.5 * counts).reshape(-1, 1).float()}
+
+
+def _molecule(n, y):
+    return Data(z=torch.ones(n, dtype=torch.long), pos=torch.randn(n, 3), y=torch.tensor([[y]]))
+
+
+def test_mae_per_size_bucket_and_on_the_largest_equals_a_hand_computation():
+    train = [_molecule(n, 0.0) for n in (2, 3, 4, 5, 6, 7)]
+    val = [_molecule(n, y) for n, y in ((2, 0.0), (3, 2.0), (5, 1.0), (6, 6.0), (9, 1.0))]
+    task = MoleculeRegression(TrainConfig(batch_size=2, progress=False), ["E"], ["eV"], size_buckets=2,
+                              largest_quantile=0.5)
+    task.fit_groups(train)
+    assert task.sizes.upper == [4] and task.sizes.largest_above == 4  # the 3rd smallest of six sizes
+    metrics, _ = task.evaluate(AtomCountModel(), val, DistributedContext(), shard=False, collect=False)
+    errors = {n: abs(0.5 * n - y) for n, y in ((2, 0.0), (3, 2.0), (5, 1.0), (6, 6.0), (9, 1.0))}
+    assert metrics["mae_E"] == pytest.approx(sum(errors.values()) / 5)
+    assert metrics["mae_E_size1"] == pytest.approx((errors[2] + errors[3]) / 2)
+    assert metrics["mae_E_size2"] == pytest.approx((errors[5] + errors[6] + errors[9]) / 3)
+    assert metrics["mae_E_largest"] == pytest.approx((errors[5] + errors[6] + errors[9]) / 3)
+    assert task.summary_extras()["size_groups"]["size2"] == {"atoms": [5, None]}
+
+
+def test_a_group_without_molecules_in_the_evaluated_set_is_left_out():
+    task = MoleculeRegression(TrainConfig(progress=False), ["E"], ["eV"], size_buckets=2)
+    task.fit_groups([_molecule(n, 0.0) for n in (2, 3, 8, 9)])
+    metrics, _ = task.evaluate(AtomCountModel(), [_molecule(2, 1.0)], DistributedContext(), shard=False,
+                               collect=False)
+    assert "mae_E_size1" in metrics and "mae_E_size2" not in metrics and "mae_E_largest" not in metrics
