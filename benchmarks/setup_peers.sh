@@ -13,6 +13,7 @@
 #     minus that sympy pin and its developer tools (black, pre-commit); it imports on
 #     torch 2.13 once `torch.utils.data.dataloader.T_co` is aliased (benchmarks/models.py does it);
 #   - torch-scatter built from source where it builds (the kernel benchmark's peer);
+#   - qmllib and scikit-learn (the kernel ridge regression peers of benchmarks/krr.py);
 #   - geognn's own runtime dependencies (read from pyproject.toml: dependencies + qm9 + bench).
 #
 # geognn itself is NOT installed into .venv-bench: the benchmark runs it from this checkout
@@ -65,6 +66,9 @@ for req in requires("schnetpack") or []:
 EOF
 )
 "${PIP[@]}" "${SPK_DEPS[@]}" "torchmetrics>=1.4" tensorboardX
+# Kernel ridge regression peers of benchmarks/krr.py: qmllib (Fortran kernels, LAPACK Cholesky; a manylinux
+# wheel) and scikit-learn's KernelRidge.
+"${PIP[@]}" "qmllib>=1.1" "scikit-learn>=1.3"
 
 # torch-scatter, the kernel peer of benchmarks/kernels.py: no wheel for this torch, so it builds from
 # source (about 6.5 minutes on 2 cores). Where it does not build, the kernel benchmark says so and runs
@@ -81,6 +85,7 @@ assert torch.__version__.startswith("2.13.0"), torch.__version__
 import torch.utils.data.dataloader as dl
 dl.T_co = getattr(dl, "T_co", None) or dl._T_co
 import schnetpack, torch_geometric
+import qmllib.kernels, sklearn.kernel_ridge
 import geognn.ops
 if not geognn.ops.HAS_NATIVE:
     sys.exit("setup_peers: geognn's native extension does not load in .venv-bench; run `make install` first")

@@ -38,6 +38,8 @@ PEERS: dict[str, Peer] = {p.key: p for p in (
     Peer("schnetpack", "SchNetPack", "schnetpack", "schnetpack", ("models",),
          "pip install --no-deps schnetpack==2.1.1, then its requirements but sympy (see benchmarks/setup_peers.sh)"),
     Peer("pykeen", "PyKEEN", "pykeen", "pykeen", ("kg",), "pip install 'pykeen>=1.10'"),
+    Peer("qmllib", "qmllib", "qmllib", "qmllib", ("krr",), "pip install 'qmllib>=1.1'"),
+    Peer("sklearn", "scikit-learn", "sklearn", "scikit-learn", ("krr",), "pip install 'scikit-learn>=1.3'"),
 )}
 
 
