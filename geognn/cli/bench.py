@@ -47,7 +47,7 @@ def add_parser(subparsers) -> None:
     from geognn.bench.suites import DEFAULT_SUITES, SUITES
 
     p = subparsers.add_parser(
-        "bench", help="measure geognn beside its peers (kernels, featurize, models, kg, accuracy): one results file",
+        "bench", help="measure geognn beside its peers (kernels, featurize, models, kg, krr, accuracy): one results file",
         description="Run benchmark suites with geognn and its peers side by side; write results.json, results.md "
                     "and PNG charts. Or regenerate the report from a results file (--report).",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -63,7 +63,7 @@ def add_parser(subparsers) -> None:
                         "path are reported as not run (default: cpu)")
     p.add_argument("--peers", metavar="LIST", default="all",
                    help="comma-separated peers to compare with (torch, torch_scatter, dscribe, vesin, matscipy, ase, "
-                        "pyg, schnetpack, pykeen), all, or none (default: all)")
+                        "pyg, schnetpack, pykeen, qmllib, sklearn), all, or none (default: all)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads in every script (default: 2)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help=f"folder for results.json, results.md, the charts and logs (default: {DEFAULT_OUT}; with "
