@@ -154,3 +154,34 @@ def test_tensors_on_two_devices_are_an_error():
     with pytest.raises(ValueError, match="pos is on cuda.* but z is on cpu"):
         torch.ops.geognn.coulomb_matrix(torch.tensor([1, 1]), pos, torch.tensor([0, 2], device="cuda"),
                                         _half_z_to_2_4(pos), None, 2, "none", 0.0, 1e-10, 1.0, False, torch.float64)
+
+
+@needs_cuda
+@pytest.mark.parametrize("permutation, expected", [("sorted_l2", 2), ("sorted_canonical", 3)])
+def test_the_kernel_synchronises_twice_and_once_more_for_tied_molecules(permutation, expected):
+    """One read checks the arguments, one learns whether any molecule failed or needs the canonical pass; the
+    canonical pass (symmetric molecules under sorted_canonical) adds the read of its outcome."""
+    import warnings
+
+    cm = CoulombMatrix(33, permutation=permutation)
+    args = tuple(a.cuda() for a in batched(molecules_for(33)))
+    direct = _direct_args(cm, *args)
+    torch.ops.geognn.coulomb_matrix(*direct)
+    torch.cuda.synchronize()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            torch.ops.geognn.coulomb_matrix(*direct)
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    syncs = [w for w in caught if "synchroniz" in str(w.message)]
+    assert len(syncs) == expected, [str(w.message) for w in syncs]
+
+
+def _direct_args(cm, z, pos, batch):
+    """The op's arguments for atoms already grouped by molecule (what the featurizer passes it)."""
+    counts = torch.bincount(batch)
+    ptr = torch.cat([counts.new_zeros(1), counts.cumsum(0)])
+    return (z, pos, ptr, _half_z_to_2_4(pos), None, cm.n_atoms_max, cm.permutation, 0.0, 1e-10, 1.0, False,
+            pos.dtype)
