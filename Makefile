@@ -29,7 +29,7 @@ $(VENV)/.deps: pyproject.toml
 	$(PIP) -q "torch-geometric>=2.5" "e3nn>=0.5" "rdkit>=2023.9" "ase>=3.22" numpy "vesin>=0.3" \
 		"matscipy>=1.0" "tqdm>=4.60" "matplotlib>=3.7" pytest "hypothesis>=6" "dscribe>=2.1" \
 		"qm9pack>=1.0.3" "pandas>=2.0" "psutil>=5" "numba>=0.58" "scikit-learn>=1.3" \
-		"optuna>=4.0" "pyyaml>=6"
+		"optuna>=4.0" "pyyaml>=6" "tblite==0.8.0"
 	touch $@
 
 # The native extension is rebuilt whenever a kernel source changes.
