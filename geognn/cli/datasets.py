@@ -117,3 +117,36 @@ def file_sets(path: Path, targets: Sequence[str], smiles_column: str, sizes, see
             "n_train": len(split.train), "n_val": len(split.valid), "n_test": len(split.test)}
     pick = lambda idx: [data[int(i)] for i in idx]  # noqa: E731
     return pick(split.train), pick(split.valid), pick(split.test), skipped, info
+
+
+XTB_MD17_PREFIX = "xtb-md17:"
+
+
+def xtb_md17_sets(spec: str, cutoff: float, n_train: int | None = None, n_val: int | None = None,
+                  n_test: int | None = None):
+    """The shipped train/validation/test frames of ``xtb-md17:NAME`` with radius graphs attached.
+
+    The splits are fixed (shipped with the frames): ``n_train`` may be the full training split
+    (1,000, the default) or 50 (the low-data split ``train_50``); ``n_val``/``n_test`` may only
+    restate the shipped sizes. Returns ``(train, val, test, info)``.
+    """
+    from geognn.data import XTB_MD17_MOLECULES, XTBMD17
+
+    name = spec[len(XTB_MD17_PREFIX):].strip().lower()
+    if name not in XTB_MD17_MOLECULES:
+        raise ValueError(f"--dataset {spec!r}: choose xtb-md17:NAME with NAME one of {', '.join(XTB_MD17_MOLECULES)}")
+    frames = XTBMD17(name)
+    sizes = {k: len(v) for k, v in frames.splits.items()}
+    train_splits = {len(v): k for k, v in frames.splits.items() if k.startswith("train")}
+    train_split = "train" if n_train is None else train_splits.get(n_train)
+    if train_split is None:
+        raise ValueError(f"--n-train {n_train}: xtb-md17 ships fixed training splits of "
+                         f"{' and '.join(str(n) for n in sorted(train_splits))} frames; pick one of them")
+    for option, given, split in (("--n-val", n_val, "val"), ("--n-test", n_test, "test")):
+        if given is not None and given != sizes[split]:
+            raise ValueError(f"{option} {given}: the {split} split of xtb-md17:{name} is fixed at {sizes[split]} frames")
+    make = lambda split: [attach_graph(d, cutoff) for d in frames.split(split)]  # noqa: E731
+    train, val, test = make(train_split), make("val"), make("test")
+    info = {"dataset": f"xtb-md17:{name}", "train_split": train_split, "n_train": len(train), "n_val": len(val),
+            "n_test": len(test), "tblite_version": frames.tblite_version, "atoms": frames.num_atoms_per_frame}
+    return train, val, test, info

@@ -15,6 +15,8 @@ _EPILOG = """examples:
   geognn train --dataset qm9 --target U0,gap --n-train 2000 --n-val 500 --n-test 500 --epochs 10 --out runs/demo
   geognn train --data mols.csv --smiles-column smiles --target-column energy --out runs/mine
   geognn train --data frames.extxyz --target-column energy --force-weight 10 --out runs/md
+  geognn train --dataset xtb-md17:aspirin --model schnet --out runs/aspirin   (force field: energies + forces,
+      the force-field recipe's defaults; --n-train 50 for the low-data split)
   geognn train --model conve --dataset umls --out runs/umls          (knowledge-graph embeddings)
   geognn train --model conve --dataset path/to/triples --embedding-dim 96 --epochs 300 --out runs/mykg
   geognn train --model krr --dataset qm9 --target U0 --n-train 1000,2000,4000,8000,16000 --kernel laplacian \
@@ -51,7 +53,10 @@ def add_train_options(p) -> None:
     data = p.add_argument_group("data (give --dataset or --data)")
     source = data.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help="built-in dataset: qm9 (QM9 from the qm9pack package, energies "
-                        "U0/U/H/G as atomization energies in eV); with --model conve a knowledge graph: umls, "
+                        "U0/U/H/G as atomization energies in eV); xtb-md17:NAME (NAME ethanol, malonaldehyde or "
+                        "aspirin: GFN2-xTB MD frames at 500 K, energies in eV and forces in eV/Å, fixed splits of "
+                        "1000/100/500 frames; trains with the force-field recipe's defaults, see "
+                        "geognn.train.force_field); with --model conve a knowledge graph: umls, "
                         "kinships, nations (bundled) or a directory holding train.txt, valid.txt and test.txt "
                         "(head<TAB>relation<TAB>tail lines)")
     source.add_argument("--data", type=Path, metavar="FILE",
@@ -166,11 +171,17 @@ def train_from_args(args, on_epoch_end=None, evaluate_test: bool = True) -> dict
             raise ValueError(f"--n-train {','.join(map(str, args.n_train))}: several sizes (a learning curve) "
                              f"are for --model krr; {args.model} trains on one")
         args.n_train = args.n_train[0]
-    if args.dataset not in (None, "qm9"):
-        raise ValueError(f"--dataset {args.dataset!r}: {args.model} trains on molecules: --dataset qm9 or --data "
-                         f"FILE (knowledge graphs train with --model conve)")
+    force_field = _is_force_field(args)
+    if args.dataset not in (None, "qm9") and not force_field:
+        raise ValueError(f"--dataset {args.dataset!r}: {args.model} trains on molecules: --dataset qm9, "
+                         f"xtb-md17:NAME or --data FILE (knowledge graphs train with --model conve)")
     sizes = (args.n_train, args.n_val, args.n_test)
-    if args.dataset == "qm9":
+    if force_field:
+        from geognn.cli.datasets import xtb_md17_sets
+
+        train, val, test, info = xtb_md17_sets(args.dataset, args.cutoff, *sizes)
+        targets, units = ["energy"], ["eV"]
+    elif args.dataset == "qm9":
         targets = [t.strip() for t in args.target.split(",") if t.strip()]
         train, val, test, units, info = qm9_sets(targets, sizes, args.split_seed, args.cutoff, args.qm9_limit,
                                                  progress=config.progress and ctx.is_main)
@@ -184,6 +195,15 @@ def train_from_args(args, on_epoch_end=None, evaluate_test: bool = True) -> dict
         if ctx.is_main:
             report_skipped(skipped, sys.stderr)
         units = [args.target_unit] * len(targets)
+        if (len(targets) == 1 and args.force_weight is None and args.energy_weight is None
+                and all(getattr(d, "forces", None) is not None for d in train)):
+            # Frames with forces and no loss weights given: train a force field with the recipe's defaults.
+            force_field = True
+            config = training_config(args, force_field=True)
+            config.validate()
+            if ctx.is_main:
+                print("geognn: the training frames have forces: training a force field with the force-field "
+                      "recipe's defaults (--force-weight 0 trains on energies only)", file=sys.stderr)
     readout = default_readouts(targets) if args.readout == "auto" else [args.readout] * len(targets)
     if args.model == "cormorant":
         model_config = cormorant_config(args, targets, readout, [train, val, test])
@@ -204,13 +224,25 @@ def train_from_args(args, on_epoch_end=None, evaluate_test: bool = True) -> dict
     if args.size_buckets < 0 or not 0 < args.largest_fraction < 1:
         raise ValueError(f"--size-buckets must be >= 0 and --largest-fraction lie in (0, 1), got "
                          f"{args.size_buckets} and {args.largest_fraction}")
-    task = MoleculeRegression(config, targets, units, size_buckets=args.size_buckets,
-                              largest_quantile=1.0 - args.largest_fraction)
+    if force_field:
+        # Frames with forces: the force-field task (force-RMS energy scale, meV metrics, force cosine).
+        from geognn.train.force_field import ForceFieldRegression
+
+        task = ForceFieldRegression(config, targets[0])
+    else:
+        task = MoleculeRegression(config, targets, units, size_buckets=args.size_buckets,
+                                  largest_quantile=1.0 - args.largest_fraction)
     trainer = Trainer(model, train, val, config, args.out, model_name=args.model, model_config=model_config,
                       test_set=(test or None) if evaluate_test else None, resume=args.resume, info=info, ctx=ctx,
                       task=task, on_epoch_end=on_epoch_end)
     summary = trainer.fit()
-    if ctx.is_main:
+    if ctx.is_main and task.name == "force_field":
+        from geognn.train.force_field import evaluate_splits, format_force_field_summary
+
+        summary["splits"] = evaluate_splits(trainer, {"train": train, "val": val, "test": test if evaluate_test
+                                                      else []})
+        print(format_force_field_summary(summary))
+    elif ctx.is_main:
         print(format_regression_summary(summary, targets, units))
         print(f"  outputs in {args.out}/ (best.pt, metrics.csv, metrics.json, learning_curve.png, parity.png)")
     from geognn.train.distributed import teardown
@@ -263,8 +295,15 @@ def cormorant_config(args, targets, readout, sets) -> dict:
                 dipole=dipole, neighbor_norm=round(max(neighbors, 1.0), 3))
 
 
-def training_config(args) -> TrainConfig:
-    """The options given on the command line over the defaults of the model's task."""
-    task = "link_prediction" if args.model in train_kg.KG_MODELS else "molecule_regression"
+def _is_force_field(args) -> bool:
+    """``--dataset xtb-md17:NAME``: frames with energies and forces (the force-field recipe's defaults)."""
+    return args.model not in train_kg.KG_MODELS and str(args.dataset or "").lower().startswith("xtb-md17")
+
+
+def training_config(args, force_field: bool | None = None) -> TrainConfig:
+    """The options given on the command line over the defaults of the model's task (the force-field recipe,
+    :data:`geognn.train.config.FORCE_FIELD_DEFAULTS`, for data sets of MD frames with forces)."""
+    task = "link_prediction" if args.model in train_kg.KG_MODELS else (
+        "force_field" if (_is_force_field(args) if force_field is None else force_field) else "molecule_regression")
     given = {f.name: getattr(args, f.name) for f in fields(TrainConfig) if getattr(args, f.name) is not None}
     return TrainConfig.for_task(task, **given)

@@ -17,6 +17,7 @@ from geognn.data.splits import (
     scaffold_split,
     split_info,
 )
+from geognn.data.xtb_md17 import XTB_MD17_MOLECULES, XTBMD17, xtb_md17_dir
 
 __all__ = [
     "BUNDLED_KG",
@@ -30,6 +31,8 @@ __all__ = [
     "QM9_TARGET_NAMES",
     "Split",
     "TailIndex",
+    "XTBMD17",
+    "XTB_MD17_MOLECULES",
     "atomic_write_bytes",
     "atomic_write_text",
     "default_cache_dir",
@@ -44,4 +47,5 @@ __all__ = [
     "save_split",
     "scaffold_split",
     "split_info",
+    "xtb_md17_dir",
 ]

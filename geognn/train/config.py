@@ -25,7 +25,17 @@ LINK_PREDICTION_DEFAULTS: dict[str, Any] = dict(
     epochs=500, batch_size=128, lr=0.003, optimizer="adam", schedule="exponential", lr_decay=0.995,
     warmup_steps=0, early_stopping_patience=50, grad_clip=0.0, ema_decay=0.0, label_smoothing=0.1,
 )
-TASK_DEFAULTS: dict[str, dict[str, Any]] = {"molecule_regression": {}, "link_prediction": LINK_PREDICTION_DEFAULTS}
+# The force-field recipe (energies and forces of MD frames, e.g. xTB-MD17), what differs from the molecule
+# defaults: SchNetPack's MD17 recipe (loss weights 0.01 energy / 0.99 forces on mean squared errors, so
+# forces count 99 times as much per (eV/Å)^2 as energies per eV^2; batches of 10; lr 1e-3 halved on
+# validation plateaus; EMA of the weights) with a short warm-up and patience scaled to budgets of a few
+# hundred epochs. Per-atom energies are scaled by the RMS of the training forces (MoleculeRegression.prepare).
+FORCE_FIELD_DEFAULTS: dict[str, Any] = dict(
+    epochs=300, batch_size=10, lr=1e-3, energy_weight=0.01, force_weight=0.99, warmup_steps=200,
+    plateau_patience=15, plateau_factor=0.5, early_stopping_patience=60, ema_decay=0.995, min_lr=1e-5,
+)
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {"molecule_regression": {}, "link_prediction": LINK_PREDICTION_DEFAULTS,
+                                            "force_field": FORCE_FIELD_DEFAULTS}
 
 
 @dataclass
