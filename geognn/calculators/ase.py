@@ -24,12 +24,21 @@ class GeognnCalculator(Calculator):
         device: torch device for the model.
         dtype: float dtype the model runs in (float64 gives MD with better
             energy conservation; the model is converted).
+        skin: Verlet skin in Å (molecules only). The neighbour list is built with
+            ``cutoff + skin`` and reused until an atom has moved more than ``skin / 2``
+            since it was built, so MD does not rebuild the graph every step. Pairs between
+            ``cutoff`` and ``cutoff + skin`` add exactly zero for models whose cutoff
+            function vanishes beyond the cutoff (SchNet's and Cormorant's do); 0 rebuilds
+            the exact radius graph on every call.
+
+    Per call, only the positions change hands: atomic numbers (checked once), the graph
+    and its ``Data`` are kept while the atoms' numbers, cell and pbc stay the same.
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
 
     def __init__(self, model, cutoff: float | None = None, device: str = "cpu",
-                 dtype: torch.dtype = torch.float64, **kwargs):
+                 dtype: torch.dtype = torch.float64, skin: float = 1.0, **kwargs):
         super().__init__(**kwargs)
         if not isinstance(model, torch.nn.Module):
             from geognn.train.checkpoint import model_from_checkpoint
@@ -49,23 +58,51 @@ class GeognnCalculator(Calculator):
             raise ValueError("give the neighbour cutoff in Å (the model has no `cutoff` attribute)")
         self.device = torch.device(device)
         self.dtype = dtype
+        if skin < 0:
+            raise ValueError(f"skin must be >= 0 Å, got {skin}")
+        self.skin = float(skin)
         self.model = model.to(device=self.device, dtype=dtype).eval()
+        self.graph_builds = 0  # how often the neighbour list was built (MD diagnostics)
+        self._graph_key = None
+        self._graph_pos: np.ndarray | None = None
+        self._data: Data | None = None
 
-    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+    def _needs_graph(self, atoms) -> bool:
+        key = (atoms.numbers.tobytes(), np.asarray(atoms.cell).tobytes(), atoms.pbc.tobytes())
+        if self._data is None or key != self._graph_key or self.skin == 0 or atoms.pbc.any():
+            self._graph_key = key
+            return True
+        moved = np.sqrt(((atoms.positions - self._graph_pos) ** 2).sum(axis=1).max(initial=0.0))
+        return bool(moved > 0.5 * self.skin)
+
+    def _build_graph(self, atoms, pos: torch.Tensor) -> Data:
         from geognn.featurize import radius_graph
 
-        super().calculate(atoms, properties, system_changes)
-        atoms = self.atoms
-        pos = torch.as_tensor(atoms.positions, dtype=self.dtype, device=self.device)
         z = torch.as_tensor(atoms.numbers, dtype=torch.long, device=self.device)
         if atoms.pbc.any():
+            # Periodic cells: the exact radius graph every call (image shifts depend on the positions).
             cell = torch.as_tensor(np.asarray(atoms.cell), dtype=self.dtype)
             pbc = torch.as_tensor(atoms.pbc)
             edge_index, edge_shift = radius_graph(pos, self.cutoff, cell=cell, pbc=pbc)
+            edge_shift = edge_shift.to(device=self.device, dtype=self.dtype)
         else:
-            edge_index, edge_shift = radius_graph(pos, self.cutoff)
-        data = Data(z=z, pos=pos, edge_index=edge_index.to(self.device),
-                    edge_shift=edge_shift.to(device=self.device, dtype=self.dtype))
+            edge_index, _ = radius_graph(pos, self.cutoff + self.skin)
+            edge_shift = None  # a molecule: no shifts (SchNet then shares each pair's work between directions)
+        self.graph_builds += 1
+        self._graph_pos = atoms.positions.copy()
+        data = Data(z=z, pos=pos, edge_index=edge_index.to(self.device))
+        if edge_shift is not None:
+            data.edge_shift = edge_shift
+        return data
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        atoms = self.atoms
+        pos = torch.as_tensor(atoms.positions, dtype=self.dtype, device=self.device)
+        if self._needs_graph(atoms):
+            self._data = self._build_graph(atoms, pos)
+        data = self._data
+        data.pos = pos
         out = self.model(data, forces=True)
         energy = float(out["y"].detach().reshape(-1)[0])
         self.results["energy"] = energy

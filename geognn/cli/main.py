@@ -1,4 +1,4 @@
-"""The ``geognn`` command: ``train``, ``tune``, ``predict``, ``featurize``, ``bench``, ``zoo`` and ``checkpoint``."""
+"""The ``geognn`` command: ``train``, ``tune``, ``predict``, ``featurize``, ``bench``, ``zoo``, ``md`` and ``checkpoint``."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"geognn {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     subparsers.required = True
-    from geognn.cli import bench, checkpoint, featurize, predict, train, tune, zoo
+    from geognn.cli import bench, checkpoint, featurize, md, predict, train, tune, zoo
 
     train.add_parser(subparsers)
     tune.add_parser(subparsers)
@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
     featurize.add_parser(subparsers)
     bench.add_parser(subparsers)
     zoo.add_parser(subparsers)
+    md.add_parser(subparsers)
     checkpoint.add_parser(subparsers)
     return parser
 
