@@ -65,7 +65,26 @@ def link_prediction_section(state: dict, metrics: dict) -> dict:
     }
 
 
-SECTIONS = {"molecule_regression": molecule_section, "link_prediction": link_prediction_section}
+def force_field_section(state: dict, metrics: dict) -> dict:
+    """Card entries of a force field: energy and forces, inputs, per-split energy/force errors (meV, meV/Å)."""
+    keys = ("energy_mae_meV", "energy_rmse_meV", "force_mae_meV", "force_rmse_meV", "force_cos")
+    splits = {name: {k: round(float(m[k]), 4) for k in keys if k in m}
+              for name, m in metrics.get("splits", {"test": metrics["metrics"]}).items()}
+    test = splits["test"]
+    return {
+        "targets": state["target_names"],
+        "units": {state["target_names"][0]: "eV", "forces": "eV/Å"},
+        "inputs": "atomic numbers z and 3D positions in Å of the molecule it was trained on; forces = -dE/dpos; "
+                  "use it in MD through geognn.calculators.GeognnCalculator('zoo:NAME')",
+        "metrics": {"evaluated_on": f"{state['info'].get('n_test')} held-out test frames of "
+                                    f"{state['info'].get('dataset')}", **test},
+        "metrics_by_split": splits,
+        "headline": f"test energy MAE {test['energy_mae_meV']:.3g} meV, force MAE {test['force_mae_meV']:.3g} meV/Å",
+    }
+
+
+SECTIONS = {"molecule_regression": molecule_section, "link_prediction": link_prediction_section,
+            "force_field": force_field_section}
 
 
 def main(argv=None) -> int:
@@ -75,6 +94,8 @@ def main(argv=None) -> int:
     p.add_argument("--description", required=True, help="one sentence: what the model predicts, for what")
     p.add_argument("--command", required=True, help="the exact `geognn train` command of the run")
     p.add_argument("--caveat", action="append", default=[], help="a limitation users must know (repeatable)")
+    p.add_argument("--md", type=Path, action="append", default=[], metavar="STABILITY_JSON",
+                   help="a force field's `geognn md` report (stability.json) to put on the card (repeatable)")
     p.add_argument("--out", type=Path, default=REPO / "geognn" / "zoo" / "models")
     args = p.parse_args(argv)
 
@@ -110,6 +131,7 @@ def main(argv=None) -> int:
             "train_time_s": round(sum(h.get("epoch_time_s", 0.0) for h in history), 1),
             "command": args.command,
         },
+        **({"md_stability": [_md_summary(json.loads(path.read_text())) for path in args.md]} if args.md else {}),
         "caveats": args.caveat,
         "created": datetime.date.today().isoformat(),
         "geognn_version": __version__,
@@ -117,6 +139,14 @@ def main(argv=None) -> int:
     atomic_write_text(args.out / f"{args.name}.json", json.dumps(card, indent=2) + "\n")
     print(f"wrote {weights} ({len(payload) / 1e3:.0f} kB) and {args.name}.json; test metrics: {card['metrics']}")
     return 0
+
+
+def _md_summary(report: dict) -> dict:
+    """What a card keeps of a `geognn md` report: settings and the measured stability, drift and h(r)."""
+    keep = ("ensemble", "runs", "time_ps", "timestep_fs", "temperature_K", "friction_per_fs", "criteria",
+            "stable_runs", "stable_fraction", "mean_stable_ps", "hr_error", "hr_error_definition",
+            "median_abs_drift_meV_per_atom_ps", "median_steps_per_second")
+    return {k: report[k] for k in keep if k in report}
 
 
 if __name__ == "__main__":
