@@ -34,7 +34,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--time-ps", type=float, default=10.0, help="length of each run in ps (default: 10)")
     p.add_argument("--timestep-fs", type=float, default=0.5, help="time step in fs (default: 0.5, as the data)")
     p.add_argument("--temperature", type=float, default=500.0, help="Langevin temperature in K (default: 500)")
-    p.add_argument("--friction", type=float, default=0.02, help="Langevin friction in 1/fs (default: 0.02, as the data)")
+    p.add_argument("--friction", type=float, default=0.05, help="Langevin friction in 1/fs (default: 0.05, as the data)")
     p.add_argument("--bond-factor", type=float, default=1.5, help="a bond longer than this times its reference "
                    "length makes a frame unphysical (default: 1.5)")
     p.add_argument("--sample-every", type=int, default=10, help="steps between physicality checks and written "

@@ -2,7 +2,7 @@
 
 The frames ship in ``datasets/xtb_md17/`` (one ``<name>.pt`` tensor file per molecule,
 read with the safe loader, and a ``<name>.json`` card); ``datasets/xtb_md17/make.py``
-generated them (500 K Langevin MD, one frame every 100 fs) and regenerates them.
+generated them (500 K Langevin MD, one frame every 50 fs) and regenerates them.
 Nothing is downloaded and nothing is computed on load.
 
     >>> from geognn.data import XTBMD17
@@ -34,6 +34,25 @@ def xtb_md17_dir() -> Path:
     from geognn.data.kg import bundled_datasets_dir
 
     return bundled_datasets_dir() / "xtb_md17"
+
+
+def load_generator():
+    """The generator script ``make.py`` beside the shipped frames, as a module (``generate``,
+    ``make_splits``, ``MOLECULES``, ``Settings``); it needs ``tblite`` (``pip install 'geognn[xtb]'``)
+    only to generate."""
+    import importlib.util
+    import sys
+
+    path = xtb_md17_dir() / "make.py"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing: the generator ships beside the frames in datasets/xtb_md17/")
+    name = "geognn_xtb_md17_make"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses look their module up while the script runs
+        spec.loader.exec_module(module)
+    return sys.modules[name]
 
 
 def load_xtb_md17_file(path: str | os.PathLike) -> dict:

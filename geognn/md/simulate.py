@@ -75,7 +75,7 @@ class MDRun:
 
 
 def simulate(atoms, calculator, *, ensemble: str = "nve", time_ps: float = 10.0, timestep_fs: float = 0.5,
-             temperature_K: float = 500.0, friction_per_fs: float = 0.02, seed: int = 0, bonds=None,
+             temperature_K: float = 500.0, friction_per_fs: float = 0.05, seed: int = 0, bonds=None,
              reference_bond_lengths=None, sample_every: int = 10, bond_factor: float = BOND_STRETCH_FACTOR,
              collapse_distance: float = COLLAPSE_DISTANCE, progress=None) -> MDRun:
     """Runs MD from ``atoms`` (positions Å, velocities as set on them) with ``calculator``.

@@ -30,7 +30,7 @@ def start_frames(dataset, runs: int, seed: int = 0) -> list[int]:
 
 
 def stability_check(calculator, dataset, *, runs: int = 10, ensemble: str = "langevin", time_ps: float = 10.0,
-                    timestep_fs: float = 0.5, temperature_K: float = 500.0, friction_per_fs: float = 0.02,
+                    timestep_fs: float = 0.5, temperature_K: float = 500.0, friction_per_fs: float = 0.05,
                     seed: int = 0, sample_every: int = 10, bond_factor: float = BOND_STRETCH_FACTOR,
                     progress=None) -> tuple[dict, list[MDRun]]:
     """Runs the check; returns ``(report, runs)``.
