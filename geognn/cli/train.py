@@ -83,7 +83,8 @@ def add_train_options(p) -> None:
                       "reported per molecule-size bucket, cut at quantiles of the training molecules' atom "
                       "counts (0: none; default: 3)")
     data.add_argument("--largest-fraction", type=float, default=0.1, help="molecules: MAE is also reported on "
-                      "the molecules larger than all but this fraction of the training molecules (default: 0.1)")
+                      "this fraction of the validation (test) molecules, the largest by atom count (0: not "
+                      "reported; default: 0.1)")
 
     model = p.add_argument_group("model")
     model.add_argument("--model", default="schnet", choices=["schnet", "cormorant", *train_kg.KG_MODELS, *train_krr.KRR_MODELS],
@@ -221,8 +222,8 @@ def train_from_args(args, on_epoch_end=None, evaluate_test: bool = True) -> dict
               f"test {info['n_test']}), targets {', '.join(f'{t} ({u})' for t, u in zip(targets, units))}, "
               f"{sum(p.numel() for p in model.parameters()):,} parameters, device {ctx.device}, "
               f"{ctx.world_size} process(es), {torch.get_num_threads()} thread(s)", file=sys.stderr)
-    if args.size_buckets < 0 or not 0 < args.largest_fraction < 1:
-        raise ValueError(f"--size-buckets must be >= 0 and --largest-fraction lie in (0, 1), got "
+    if args.size_buckets < 0 or not 0 <= args.largest_fraction < 1:
+        raise ValueError(f"--size-buckets must be >= 0 and --largest-fraction lie in [0, 1), got "
                          f"{args.size_buckets} and {args.largest_fraction}")
     if force_field:
         # Frames with forces: the force-field task (force-RMS energy scale, meV metrics, force cosine).
@@ -231,7 +232,7 @@ def train_from_args(args, on_epoch_end=None, evaluate_test: bool = True) -> dict
         task = ForceFieldRegression(config, targets[0])
     else:
         task = MoleculeRegression(config, targets, units, size_buckets=args.size_buckets,
-                                  largest_quantile=1.0 - args.largest_fraction)
+                                  largest_fraction=args.largest_fraction)
     trainer = Trainer(model, train, val, config, args.out, model_name=args.model, model_config=model_config,
                       test_set=(test or None) if evaluate_test else None, resume=args.resume, info=info, ctx=ctx,
                       task=task, on_epoch_end=on_epoch_end)
@@ -262,12 +263,12 @@ def format_regression_summary(summary: dict, targets, units) -> str:
     groups = summary.get("size_groups", {})
     shown = [g for g in groups if f"mae_{targets[0]}_{g}" in metrics]
     if shown:
-        lines.append("  MAE by molecule size (atoms):")
+        lines.append("  MAE by molecule size:")
         for g in shown:
             atoms = groups[g].get("atoms")
-            span = (f"{atoms[0]}-{atoms[1]}" if atoms[1] is not None else f"{atoms[0]}+") if atoms else (
-                f">{groups[g]['atoms_more_than']}")
-            lines.append(f"    {g:8} {span:>7} atoms: " + ", ".join(
+            span = (f"{atoms[0]}-{atoms[1]} atoms" if atoms[1] is not None else f"{atoms[0]}+ atoms") if atoms else (
+                f"largest {groups[g]['fraction_of_evaluated_set']:.0%}")
+            lines.append(f"    {g:8} {span:>12}: " + ", ".join(
                 f"{t} {metrics[f'mae_{t}_{g}']:.5g} {u}" for t, u in zip(targets, units)))
     return "\n".join(lines)
 

@@ -13,7 +13,8 @@ from geognn.models.targets import fit_atomref, fit_target_statistics
 from geognn.train.config import TrainConfig
 from geognn.train.metrics import ErrorAccumulator
 from geognn.train.plots import plot_parity
-from geognn.train.size_groups import DEFAULT_LARGEST_QUANTILE, DEFAULT_SIZE_BUCKETS, SizeBuckets, fit_size_buckets
+from geognn.train.size_groups import (DEFAULT_LARGEST_FRACTION, DEFAULT_SIZE_BUCKETS, SizeBuckets, fit_size_buckets,
+                                      largest_from)
 from geognn.train.task import Task, local_share, unwrap
 
 
@@ -31,11 +32,11 @@ class MoleculeRegression(Task):
         target_names, target_units: names and units of the T targets.
         size_buckets: molecule-size buckets the MAE is also reported by, fitted on the training set
             (:mod:`geognn.train.size_groups`; 0: none).
-        largest_quantile: the ``largest`` group holds molecules with more atoms than this quantile
-            of the training molecules.
+        largest_fraction: the MAE is also reported on this fraction of the evaluated molecules, the
+            largest by atom count (:func:`geognn.train.size_groups.largest_from`; 0: not reported).
 
     Metrics beyond the overall ones: ``mae_<target>_size1`` ... ``mae_<target>_sizeK`` (smallest
-    molecules first) and ``mae_<target>_largest``, each where the evaluated set has such molecules.
+    molecules first, each where the evaluated set has such molecules) and ``mae_<target>_largest``.
 
     The model is called as ``model(batch)`` or ``model(batch, forces=True)``
     and returns ``{"y": (B, T), "forces": (N, 3)}``; with
@@ -52,13 +53,15 @@ class MoleculeRegression(Task):
 
     def __init__(self, config: TrainConfig, target_names: Sequence[str] = ("y",),
                  target_units: Sequence[str] = ("eV",), size_buckets: int = DEFAULT_SIZE_BUCKETS,
-                 largest_quantile: float = DEFAULT_LARGEST_QUANTILE):
+                 largest_fraction: float = DEFAULT_LARGEST_FRACTION):
         if len(target_names) != len(target_units):
             raise ValueError("target_names and target_units must have the same length")
         if size_buckets < 0:
             raise ValueError(f"size_buckets must be >= 0, got {size_buckets}")
         self.config = config
-        self.num_size_buckets, self.largest_quantile = int(size_buckets), float(largest_quantile)
+        if not 0 <= largest_fraction < 1:
+            raise ValueError(f"largest_fraction must lie in [0, 1), got {largest_fraction}")
+        self.num_size_buckets, self.largest_fraction = int(size_buckets), float(largest_fraction)
         self.sizes: SizeBuckets | None = None
         self.target_names, self.target_units = list(target_names), list(target_units)
         self.use_forces = config.force_weight > 0
@@ -68,8 +71,7 @@ class MoleculeRegression(Task):
     def fit_groups(self, train_set: Sequence) -> None:
         """Molecule-size buckets at quantiles of the training molecules' atom counts."""
         if self.num_size_buckets:
-            self.sizes = fit_size_buckets([d.z.numel() for d in train_set], self.num_size_buckets,
-                                          self.largest_quantile)
+            self.sizes = fit_size_buckets([d.z.numel() for d in train_set], self.num_size_buckets)
 
     def prepare(self, model: nn.Module, train_set: Sequence) -> None:
         """Fits the model's output scale (per-element references, target mean and std) on ``train_set``."""
@@ -115,7 +117,9 @@ class MoleculeRegression(Task):
     def evaluate(self, model: nn.Module, dataset: Sequence, ctx, shard: bool, collect: bool):
         """Metrics as from :meth:`ErrorAccumulator.result`; collected: (B, T) predictions and references."""
         acc = ErrorAccumulator(len(self.target_names))
-        groups = self.sizes.labels + ["largest"] if self.sizes is not None else []
+        groups = (self.sizes.labels if self.sizes is not None else []) + (["largest"] if self.largest_fraction else [])
+        # Decided on the whole set (not this process's share), so every process uses the same threshold.
+        largest = largest_from([d.z.numel() for d in dataset], self.largest_fraction) if self.largest_fraction else None
         group_acc = {label: ErrorAccumulator(len(self.target_names)) for label in groups}
         preds, trues = [], []
         for batch in DataLoader(local_share(dataset, ctx, shard), batch_size=self.config.batch_size, shuffle=False):
@@ -124,14 +128,15 @@ class MoleculeRegression(Task):
             y = batch.y.reshape(out["y"].shape).to(out["y"])
             loss = self.loss(model, {k: v.detach() for k, v in out.items()}, batch)
             acc.add(out["y"], y, float(loss), out.get("forces"), getattr(batch, "forces", None))
-            if self.sizes is not None:
-                num_atoms = torch.bincount(batch.batch, minlength=batch.num_graphs)
-                bucket = self.sizes.assign(num_atoms)
+            if groups:
+                num_atoms = torch.bincount(batch.batch, minlength=batch.num_graphs).cpu()
                 pred_cpu, y_cpu = out["y"].detach().cpu(), y.cpu()
-                for k, label in enumerate(self.sizes.labels):
-                    group_acc[label].add(pred_cpu[bucket == k], y_cpu[bucket == k])
-                largest = self.sizes.largest(num_atoms)
-                group_acc["largest"].add(pred_cpu[largest], y_cpu[largest])
+                if self.sizes is not None:
+                    bucket = self.sizes.assign(num_atoms)
+                    for k, label in enumerate(self.sizes.labels):
+                        group_acc[label].add(pred_cpu[bucket == k], y_cpu[bucket == k])
+                if largest is not None:
+                    group_acc["largest"].add(pred_cpu[num_atoms >= largest], y_cpu[num_atoms >= largest])
             if collect:
                 preds.append(out["y"].detach().cpu().double())
                 trues.append(y.cpu().double())
@@ -159,8 +164,11 @@ class MoleculeRegression(Task):
     def summary_extras(self) -> dict[str, Any]:
         """Units of the targets and the atom counts of each size group (``size_groups``)."""
         extras: dict[str, Any] = {"units": dict(zip(self.target_names, self.target_units))}
-        if self.sizes is not None:
-            extras["size_groups"] = self.sizes.details()
+        groups = self.sizes.details() if self.sizes is not None else {}
+        if self.largest_fraction:
+            groups["largest"] = {"fraction_of_evaluated_set": self.largest_fraction}
+        if groups:
+            extras["size_groups"] = groups
         return extras
 
     def report(self, out_dir: Path, collected, title: str) -> None:

@@ -18,6 +18,7 @@ for knowledge graphs.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -69,7 +70,7 @@ class Trainer:
             (dataset, split sizes, ...).
         on_epoch_end: called after every epoch, once its checkpoints are written, with the epoch's
             history row (``epoch``, ``train_loss``, ``val_<metric>`` for every validation metric,
-            ``epoch_time_s``, ``step_time_s``, ...); returning True stops training there, like
+            ``epoch_time_s``, ``step_time_s`` (the median seconds per optimiser step), ...); returning True stops training there, like
             early stopping (``stopped_by_callback`` in the summary). A hyperparameter search prunes
             through it. Under torchrun it is called on every process with the same row and must
             answer the same on all.
@@ -105,6 +106,8 @@ class Trainer:
         module.train()
         # [sum of batch loss x batch size, number of examples], in float64 like every metric.
         loss_sums = torch.zeros(2, dtype=torch.float64)
+        self._step_times = []
+        tick = time.perf_counter()
         for batch in loader:
             loss, size = self.task.train_loss(module, batch, self.ctx.device)
             self.optimizer.zero_grad(set_to_none=True)
@@ -120,6 +123,10 @@ class Trainer:
             loss_sums[1] += size
             bar.set_postfix(loss=f"{loss_value:.4g}", lr=f"{self.scheduler.lr:.2e}")
             bar.update(1)
+            # float(loss) above waits for the device, so this is the step's real duration (batch loading included).
+            now = time.perf_counter()
+            self._step_times.append(now - tick)
+            tick = now
         if self.ctx.enabled:
             torch.distributed.all_reduce(loss_sums)
         return float(loss_sums[0] / loss_sums[1])
@@ -225,7 +232,8 @@ class Trainer:
             row.update({f"val_{k}": v for k, v in metrics.items() if k != "loss"})
             row["epoch_time_s"] = time.perf_counter() - t0
             row["train_time_s"] = train_time
-            row["step_time_s"] = train_time / max(len(loader), 1)  # seconds per optimiser step
+            # The median step: robust to the first steps' warm-up (allocator, caches, lazy initialisation).
+            row["step_time_s"] = statistics.median(self._step_times) if self._step_times else float("nan")
             self.history.append(row)
             # Same relative threshold as the plateau schedule: noise-level gains
             # neither reset early stopping nor rewrite best.pt.

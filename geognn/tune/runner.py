@@ -14,7 +14,7 @@ from geognn.tune import optuna_setup
 from geognn.tune.memory import can_measure
 from geognn.tune.objectives import Objective, parse_objectives
 from geognn.tune.report import counts, progress_line, prune_checkpoints, write_plots, write_reports
-from geognn.tune.spaces import SearchSpace, build_space, option_tokens, tunable_options
+from geognn.tune.spaces import DEFAULT_SPACES, SearchSpace, build_space, option_tokens, tunable_options
 from geognn.tune.study import StudyLoop, study_folder_size
 from geognn.tune.trial import TrialRunner
 
@@ -53,6 +53,9 @@ def train_actions() -> dict:
 
     parser = argparse.ArgumentParser(add_help=False)
     add_train_options(parser)
+    for group in parser._action_groups:
+        for action in group._group_actions:
+            action.group_title = group.title  # named in errors about options of another model
     return {a.dest: a for a in parser._actions if a.option_strings}
 
 
@@ -138,6 +141,10 @@ def run_study(s: TuneSettings) -> dict:
     ``plots`` and ``worker`` (what this process did)."""
     optuna_setup.quiet_optuna()
     args = s.args
+    if s.model not in DEFAULT_SPACES:
+        raise ValueError(f"geognn tune searches {', '.join(DEFAULT_SPACES)}, not --model {s.model}"
+                         + (" (kernel ridge regression picks sigma and lambda by cross-validation itself)"
+                            if s.model == "krr" else ""))
     actions = train_actions()
     fixed = set(s.given) & tunable_options(s.model, actions)
     space: SearchSpace = build_space(s.model, actions, fixed, s.space_file)

@@ -39,6 +39,10 @@ MODEL_OPTIONS: dict[str, set[str]] = {
 _NOT_HYPERPARAMETERS = {"seed", "device", "progress"}
 _MOLECULE_ONLY = {"energy_weight", "force_weight", "fit_atomref"}
 _SPEC_FIELDS = ("low", "high", "log", "step", "choices", "fixed")
+# Options of geognn train that say what is trained on and how it is judged, not how the model learns.
+DATA_OPTIONS = {"model", "dataset", "data", "target", "target_column", "target_unit", "smiles_column", "n_train",
+                "n_val", "n_test", "split_seed", "qm9_limit", "size_buckets", "largest_fraction", "relation_buckets",
+                "relation_bucket_edges"}
 
 
 class SpaceError(ValueError):
@@ -208,6 +212,8 @@ def option_tokens(action, value) -> list[str]:
     flag = action.option_strings[0]
     if action.nargs == 0:  # --no-X (store_false) or a store_true flag
         return [flag] if bool(value) != bool(action.default) else []
+    if isinstance(value, (list, tuple)):  # parsed from a comma-separated list (--n-train 1000,2000)
+        return [flag, ",".join(repr(v) if isinstance(v, float) else str(v) for v in value)]
     if isinstance(value, float):
         return [flag, repr(value)]
     return [flag, str(value)]
@@ -278,7 +284,12 @@ def _option_name(key: Any, model: str, actions: dict, allowed: set[str], where: 
             raise SpaceError(f"{where}: {key!r} is a {family} option; --model {model} does not use it")
     if name in _MOLECULE_ONLY:
         raise SpaceError(f"{where}: {key!r} applies to molecules; --model {model} does not use it")
-    raise SpaceError(f"{where}: {key!r} sets the data or the run, not a hyperparameter; give it on the command line")
+    if name in DATA_OPTIONS or name in _NOT_HYPERPARAMETERS:
+        raise SpaceError(f"{where}: {key!r} sets the data or the run, not a hyperparameter; give it on the "
+                         f"command line")
+    group = getattr(actions[name], "group_title", "another model's options")
+    raise SpaceError(f"{where}: {key!r} is not an option of --model {model} (geognn train --help lists it under "
+                     f"{group.split(' (')[0]!r})")
 
 
 def _merge(default: Param | None, name: str, spec: Any, where: str) -> Param:
