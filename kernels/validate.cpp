@@ -351,7 +351,10 @@ std::tuple<std::vector<at::Tensor>, c10::List<bool>> check_indices_op(
   }
   for (size_t k = 0; k < n; ++k) {
     const int64_t lo = lower[k].guard_int(__FILE__, __LINE__), hi = upper[k].guard_int(__FILE__, __LINE__);
-    checks.push_back({recheck ? copies[k] : indices[k].to(at::kLong), names[k].c_str(), IndexRule::range(hi, lo),
+    // Without recheck the caller's int64 tensor is what may be remembered (a copy geognn made earlier, or a
+    // view of one); an int32 one never is, and its copy is read instead.
+    const bool trusted_input = !recheck && indices[k].scalar_type() == at::kLong;
+    checks.push_back({trusted_input ? indices[k] : copies[k], names[k].c_str(), IndexRule::range(hi, lo),
                       units[k].c_str(), value_errors.get(k)});
   }
   std::vector<at::Tensor> flag_list;
