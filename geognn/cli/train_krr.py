@@ -62,7 +62,8 @@ def add_options(parser) -> None:
                             f"(default: {DEFAULT_CV_SIZE})")
     group.add_argument("--cv-method", choices=CV_METHODS, default="auto",
                        help="solves of the cross-validation: cholesky (one per lambda), eigh (one eigendecomposition "
-                            "per fold), auto (cholesky: faster here for grids under ~38 lambdas) (default: auto)")
+                            "per fold), auto (eigh for grids of more than 14 lambdas, where it was faster here, else "
+                            "cholesky) (default: auto)")
     group.add_argument("--memory-limit", type=float, default=None, metavar="GiB",
                        help="memory the kernel matrices may use (default: 90%% of the memory free on the device)")
 

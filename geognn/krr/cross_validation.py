@@ -8,11 +8,12 @@ solve the system for all lambdas of the grid:
 - ``"eigh"``: one eigendecomposition per fold, K = V diag(w) V^T, after which
   each lambda costs a matrix-vector product: alpha = V (V^T y / (w + lambda)).
 
-Measured on this project's 2-core CPU (torch 2.13, MKL, float64): an
-eigendecomposition of a 3,200 x 3,200 kernel took 26 s and a Cholesky solve
-0.7 s, so the eigendecomposition only pays off beyond ~38 lambdas per fold;
-``"auto"`` therefore takes ``"cholesky"`` (``geognn bench --suite krr``
-measures both, see benchmarks/RESULTS.md).
+Measured on this project's 2-core CPU (torch 2.13, MKL, float64, ``geognn
+bench --suite krr``, see benchmarks/RESULTS.md): on folds of 1,600 rows one
+eigendecomposition costs about as much as 14 Cholesky solves, so with the
+default grid's 7 lambdas repeated Cholesky is about twice as fast (a 3 x 8
+grid: 4.3 s against 7.3 s); ``"auto"`` therefore takes ``"cholesky"`` unless
+the grid has more than 14 lambdas.
 
 Molecules augmented with several rows (randomly sorted Coulomb matrices) are
 kept together: folds are drawn over ``groups``, never over rows, so that no
@@ -36,6 +37,8 @@ from geognn.krr.solve import NotPositiveDefinite, check_lambda, solve_in_place
 __all__ = ["CV_METHODS", "CrossValidation", "cross_validate", "default_lambdas", "default_sigmas", "fold_of"]
 
 CV_METHODS = ("auto", "cholesky", "eigh")
+# Lambdas per fold beyond which one eigendecomposition beats repeated Cholesky solves (measured, see above).
+_EIGH_BREAK_EVEN = 14
 # Default grids. sigma: multiples of a typical distance of the data (the median L1 distance for the
 # Laplacian kernel, the root of the median squared distance for the Gaussian), 2^-1 .. 2^9; lambda:
 # 1e-14 .. 1e-2 (in units of K_ii = 1). On 2,000 QM9 molecules (sorted and eigenspectrum Coulomb
@@ -143,7 +146,8 @@ def cross_validate(features: torch.Tensor, y: torch.Tensor, kernel: str = "lapla
         raise ValueError(f"cross-validation method must be one of {CV_METHODS}, got {method!r}")
     if int(folds) != folds or folds < 2:
         raise ValueError(f"cross-validation needs folds >= 2, got {folds!r}")
-    method = "cholesky" if method == "auto" else method
+    if method == "auto":
+        method = "eigh" if lambdas is not None and len(lambdas) > _EIGH_BREAK_EVEN else "cholesky"
     device = torch.device(device)
     y = torch.as_tensor(y, dtype=torch.float64)
     y = y[:, None] if y.dim() == 1 else y
