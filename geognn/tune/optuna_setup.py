@@ -38,7 +38,9 @@ def default_storage_url(out_dir: Path) -> str:
 def _retry_callback():
     # The class was renamed in Optuna 4.9; both take max_retry.
     cls = getattr(optuna.storages, "RetryHeartbeatStaleTrialCallback", None) or optuna.storages.RetryFailedTrialCallback
-    return cls(max_retry=MAX_RETRIES)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return cls(max_retry=MAX_RETRIES)
 
 
 def make_storage(url: str, heartbeat_s: int):
@@ -60,11 +62,13 @@ def make_storage(url: str, heartbeat_s: int):
         # Several local workers write to one file: wait for the lock instead of failing at once.
         engine_kwargs = {"connect_args": {"timeout": 60}}
     kwargs = dict(engine_kwargs=engine_kwargs, heartbeat_interval=int(heartbeat_s), grace_period=2 * int(heartbeat_s))
-    callback = _retry_callback()
-    try:
-        return optuna.storages.RDBStorage(url, heartbeat_stale_trial_callback=callback, **kwargs)
-    except TypeError:  # Optuna before 4.9 named the callback failed_trial_callback
-        return optuna.storages.RDBStorage(url, failed_trial_callback=callback, **kwargs)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # heartbeats are "experimental"
+        callback = _retry_callback()
+        try:
+            return optuna.storages.RDBStorage(url, heartbeat_stale_trial_callback=callback, **kwargs)
+        except TypeError:  # Optuna before 4.9 named the callback failed_trial_callback
+            return optuna.storages.RDBStorage(url, failed_trial_callback=callback, **kwargs)
 
 
 def has_heartbeat(storage) -> bool:
