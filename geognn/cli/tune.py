@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -127,6 +129,9 @@ def run_tune(args) -> int:
     from geognn.tune.runner import TuneSettings, run_study
 
     given = set(args.given_options or ())
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ValueError("geognn tune runs one worker per process: start several `geognn tune` commands on one "
+                         "storage instead of torchrun")
     if args.trials < 1:
         raise ValueError(f"--trials must be >= 1, got {args.trials}")
     if args.timeout is not None and args.timeout <= 0:
@@ -144,7 +149,12 @@ def run_tune(args) -> int:
         given=given, args=args,
     )
     started = time.perf_counter()
-    report = run_study(settings)
+    try:
+        report = run_study(settings)
+    except KeyboardInterrupt:
+        print(f"tune: interrupted; the study is kept in {args.out} (rerun the same command to continue)",
+              file=sys.stderr)
+        return 130
     best = report.get("best_trial")
     print(f"tune: this worker ran {report['worker']['trials_run']} trial(s) in {time.perf_counter() - started:.1f} s")
     if best:
