@@ -87,6 +87,20 @@ SECTIONS = {"molecule_regression": molecule_section, "link_prediction": link_pre
             "force_field": force_field_section}
 
 
+def parameter_count(model) -> int:
+    """Trained numbers of the model: its weights, or a kernel model's coefficients (it has no weights)."""
+    weights = sum(p.numel() for p in model.parameters())
+    return weights or int(getattr(model, "alpha", torch.zeros(0)).numel())
+
+
+def train_time(metrics: dict) -> float:
+    """Seconds of training: the sum over epochs, or a kernel model's fit at the size it ships (--model krr)."""
+    history = metrics.get("history", [])
+    if metrics.get("best_n_train") is not None:
+        return sum(h.get("fit_time_s", 0.0) for h in history if h.get("n_train") == metrics["best_n_train"])
+    return sum(h.get("epoch_time_s", 0.0) for h in history)
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("run", type=Path, help="folder of a finished `geognn train` run (best.pt, metrics.json)")
@@ -119,7 +133,7 @@ def main(argv=None) -> int:
         "description": args.description,
         "model": state["model_name"],
         "model_config": state["model_config"],
-        "parameters": sum(p.numel() for p in model_from_checkpoint(state).parameters()),
+        "parameters": parameter_count(model_from_checkpoint(state)),
         # Runs from before tasks existed were all molecule runs.
         **SECTIONS[state.get("task", "molecule_regression")](state, metrics),
         "training": {
@@ -128,7 +142,7 @@ def main(argv=None) -> int:
             "best_epoch": metrics.get("best_epoch"),
             "train_config": metrics.get("train_config"),
             "weights": state.get("weights", "model"),
-            "train_time_s": round(sum(h.get("epoch_time_s", 0.0) for h in history), 1),
+            "train_time_s": round(train_time(metrics), 1),
             "command": args.command,
         },
         **({"md_stability": [_md_summary(json.loads(path.read_text())) for path in args.md]} if args.md else {}),

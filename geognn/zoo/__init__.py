@@ -9,9 +9,10 @@ verified on every load.
 
     >>> from geognn import zoo
     >>> zoo.list()
-    ['conve-umls', 'cormorant-qm9-small', 'schnet-qm9-small']
+    ['conve-umls', 'cormorant-qm9-small', 'krr-qm9-u0', 'schnet-qm9-small']
     >>> zoo.families()                              # every model family, with its shipped models
-    {'schnet': ['schnet-qm9-small'], 'cormorant': ['cormorant-qm9-small'], 'conve': ['conve-umls']}
+    {'schnet': ['schnet-qm9-small'], 'cormorant': ['cormorant-qm9-small'], 'conve': ['conve-umls'],
+     'krr': ['krr-qm9-u0']}
     >>> model = zoo.load("schnet-qm9-small")        # a SchNet in eval mode, on the CPU
     >>> zoo.card("schnet-qm9-small")["metrics"]     # test MAE / RMSE per target, in the card's units
     >>> zoo.load("conve-umls").score(heads, relations)   # ConvE logits (B, 135 UMLS entities)
@@ -50,6 +51,8 @@ FAMILIES: dict[str, dict[str, str]] = {
     "schnet": {"label": "SchNet", "class": "geognn.models.SchNet", "task": "molecular properties"},
     "cormorant": {"label": "Cormorant", "class": "geognn.models.Cormorant", "task": "molecular properties"},
     "conve": {"label": "ConvE", "class": "geognn.models.ConvE", "task": "knowledge-graph link prediction"},
+    "krr": {"label": "Kernel ridge regression", "class": "geognn.models.KernelRidge",
+            "task": "molecular properties from Coulomb matrices"},
 }
 
 
