@@ -125,21 +125,22 @@ def relation_categories(triples: torch.Tensor, num_relations: int, threshold: fl
     A relation without triples counts as 1-1.
     """
     names = list(relation_labels) if relation_labels is not None else [str(r) for r in range(num_relations)]
-    triples = torch.unique(triples[triples[:, 1] < num_relations].long(), dim=0)
-    group_of = torch.zeros(num_relations, dtype=torch.int64)
-    averages = {}
-    for r in range(num_relations):
-        rows = triples[triples[:, 1] == r]
-        if rows.numel() == 0:
-            tails_per_head = heads_per_tail = 1.0
-        else:
-            # Distinct (head, tail) pairs over distinct heads: the mean number of tails a head has.
-            tails_per_head = rows.shape[0] / torch.unique(rows[:, 0]).numel()
-            heads_per_tail = rows.shape[0] / torch.unique(rows[:, 2]).numel()
-        head_side = "1" if heads_per_tail < threshold else "N"
-        tail_side = "1" if tails_per_head < threshold else "N"
-        group_of[r] = CATEGORIES.index(f"{head_side}-{tail_side}")
-        averages[r] = (tails_per_head, heads_per_tail)
+    triples = triples[triples[:, 1] < num_relations].long()
+    size = int(triples.max()) + 1 if triples.numel() else 1
+    # Distinct triples through one integer code each (torch.unique(dim=0) is ~50x slower).
+    code = torch.unique((triples[:, 0] * size + triples[:, 1]) * size + triples[:, 2])
+    heads, relations, tails = code // (size * size), (code // size) % size, code % size
+    pairs = torch.bincount(relations, minlength=num_relations).double()  # distinct (head, tail) per relation
+    # Distinct heads (tails) per relation: distinct (relation, entity) codes, counted by relation.
+    distinct_heads = torch.bincount(torch.unique(relations * size + heads) // size, minlength=num_relations)
+    distinct_tails = torch.bincount(torch.unique(relations * size + tails) // size, minlength=num_relations)
+    # A relation without triples counts as 1-1 (averages of 1).
+    tails_per_head = torch.where(pairs > 0, pairs / distinct_heads.clamp(min=1), torch.ones_like(pairs))
+    heads_per_tail = torch.where(pairs > 0, pairs / distinct_tails.clamp(min=1), torch.ones_like(pairs))
+    many_heads = (heads_per_tail >= threshold).long()
+    many_tails = (tails_per_head >= threshold).long()
+    group_of = 2 * many_heads + many_tails  # the order of CATEGORIES: 1-1, 1-N, N-1, N-N
+    averages = {r: (float(tails_per_head[r]), float(heads_per_tail[r])) for r in range(num_relations)}
     details = {}
     for k, label in enumerate(CATEGORIES):
         members = (group_of == k).nonzero().flatten().tolist()
@@ -152,13 +153,17 @@ def relation_categories(triples: torch.Tensor, num_relations: int, threshold: fl
 def dataset_groupings(dataset, num_buckets: int | None = None,
                       edges: Sequence[int] | None = None) -> list[RelationGrouping]:
     """Frequency buckets (from ``dataset.train``) and categories (from every split) of a
-    :class:`geognn.data.KGDataset`.
+    :class:`geognn.data.KGDataset`, computed once per dataset and settings.
 
     ``num_buckets`` None: :data:`DEFAULT_FREQUENCY_BUCKETS`, or one per relation on a graph with fewer
     relations; a number given is checked (at most one bucket per relation).
     """
-    everything = torch.cat([dataset.train, dataset.valid, dataset.test])
     if num_buckets is None:
         num_buckets = min(DEFAULT_FREQUENCY_BUCKETS, dataset.num_relations)
-    return [frequency_buckets(dataset.train, dataset.num_relations, num_buckets, edges, dataset.relations),
-            relation_categories(everything, dataset.num_relations, relation_labels=dataset.relations)]
+    key = (num_buckets, tuple(edges) if edges is not None else None)
+    cache = dataset.__dict__.setdefault("_relation_groupings", {})
+    if key not in cache:
+        everything = torch.cat([dataset.train, dataset.valid, dataset.test])
+        cache[key] = [frequency_buckets(dataset.train, dataset.num_relations, num_buckets, edges, dataset.relations),
+                      relation_categories(everything, dataset.num_relations, relation_labels=dataset.relations)]
+    return cache[key]
