@@ -23,8 +23,8 @@ Parts (``--parts``, comma-separated):
   correlation 3, r_max 5 Å, 8 Bessels), in its own environment ``.venv-mace`` (its e3nn pin
   conflicts with geognn's).
 * ``md``: steps per second of NVE velocity Verlet (0.5 fs) from test frame 0 with each
-  library's ASE calculator, float64, ``--threads`` threads, the same SchNet size (untrained: speed does
-  not depend on the weights).
+  library's ASE calculator, float64, ``--threads`` threads, the same SchNet size, MACE at its recipe's
+  size (untrained: speed does not depend on the weights).
 
 One JSON line per measurement; a missing peer prints a ``skipped`` line with the command that
 installs it. Speed figures are only comparable within one run on a quiet machine.
@@ -290,7 +290,7 @@ def md_speed(args, calculator):
     dyn.run(args.md_steps)
     wall = time.perf_counter() - t0
     return {"steps_per_s": args.md_steps / wall, "ms_per_step": 1000 * wall / args.md_steps,
-            "finite": bool(np.isfinite(atoms.get_potential_energy()))}
+            "md_steps": args.md_steps, "finite": bool(np.isfinite(atoms.get_potential_energy()))}
 
 
 def worker(args):
@@ -340,7 +340,7 @@ def main(argv=None):
                    "--interactions", str(args.interactions), "--rbf", str(args.rbf)]
     jobs = []
     if "md" in parts:
-        jobs += [(lib, "md", 0) for lib in libraries if lib in ("geognn", "schnetpack")]
+        jobs += [(lib, "md", 0) for lib in libraries if lib in ("geognn", "schnetpack", "mace")]
     if "train" in parts:
         # Seed-major order: every library's seed-0 run before any seed-1 run, so drift hits all alike.
         jobs += [(lib, "train", seed) for seed in seeds for lib in libraries]
@@ -367,7 +367,11 @@ def main(argv=None):
 
 
 def summarize(results):
-    """Mean and spread over seeds per library, and geognn's ratios to SchNetPack."""
+    """Mean and spread over seeds per library, and geognn's ratios to SchNetPack and MACE.
+
+    ``step_speedup`` compares one training step of each recipe; ``frame_speedup`` the step time per
+    frame (MACE's recipe takes batches of 5, the others 10).
+    """
     by = {}
     for r in results:
         if r.get("part") == "train" and "force_mae_meV" in r:
@@ -379,13 +383,19 @@ def summarize(results):
         stats[lib]["seeds"] = len(rows)
         stats[lib]["force_mae_meV_range"] = [min(r["force_mae_meV"] for r in rows), max(r["force_mae_meV"] for r in rows)]
         emit({"summary": lib, **stats[lib]})
-    if "geognn" in stats and "schnetpack" in stats:
-        g, s = stats["geognn"], stats["schnetpack"]
-        emit({"ratio": "geognn / schnetpack", "force_mae": g["force_mae_meV"] / s["force_mae_meV"],
-              "step_speedup": s["step_ms"] / g["step_ms"]})
+    batch = {lib: rows[0].get("batch_size", 10) for lib, rows in by.items()}
     md = {r["library"]: r for r in results if r.get("part") == "md" and "steps_per_s" in r}
-    if "geognn" in md and "schnetpack" in md:
-        emit({"ratio": "MD steps/s geognn / schnetpack", "value": md["geognn"]["steps_per_s"] / md["schnetpack"]["steps_per_s"]})
+    for peer in ("schnetpack", "mace"):
+        if "geognn" in stats and peer in stats:
+            g, s = stats["geognn"], stats[peer]
+            ratio = {"ratio": f"geognn / {peer}", "force_mae": g["force_mae_meV"] / s["force_mae_meV"],
+                     "energy_mae": g["energy_mae_meV"] / s["energy_mae_meV"]}
+            if "step_ms" in g and "step_ms" in s:
+                ratio["step_speedup"] = s["step_ms"] / g["step_ms"]
+                ratio["frame_speedup"] = (s["step_ms"] / batch[peer]) / (g["step_ms"] / batch["geognn"])
+            emit(ratio)
+        if "geognn" in md and peer in md:
+            emit({"ratio": f"MD steps/s geognn / {peer}", "value": md["geognn"]["steps_per_s"] / md[peer]["steps_per_s"]})
 
 
 if __name__ == "__main__":

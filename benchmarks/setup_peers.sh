@@ -14,7 +14,12 @@
 #     torch 2.13 once `torch.utils.data.dataloader.T_co` is aliased (benchmarks/models.py does it);
 #   - torch-scatter built from source where it builds (the kernel benchmark's peer);
 #   - qmllib and scikit-learn (the kernel ridge regression peers of benchmarks/krr.py);
-#   - geognn's own runtime dependencies (read from pyproject.toml: dependencies + qm9 + bench).
+#   - geognn's own runtime dependencies (read from pyproject.toml: dependencies + qm9 + bench);
+#   - MACE (mace-torch 0.3.16, the force-field peer of benchmarks/forcefield.py) into a venv of its
+#     own, .venv-mace, with the same pinned torch: mace-torch pins e3nn==0.4.4, which geognn's e3nn
+#     cannot share, so geognn is never imported there (benchmarks/forcefield_mace.py reads the frame
+#     files with torch.load). Set up first, with its own ready marker; where it fails to install,
+#     the force-field benchmark reports MACE as not installed and the rest goes on.
 #
 # geognn itself is NOT installed into .venv-bench: the benchmark runs it from this checkout
 # (benchmarks/models.py puts the repository first on sys.path), with the native extension
@@ -26,6 +31,26 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VENV="${BENCH_VENV:-$ROOT/.venv-bench}"
 PYTHON="${PYTHON:-python3.11}"
 TORCH="torch==2.13.0"
+
+MACE_VENV="${MACE_VENV:-$ROOT/.venv-mace}"
+MACE="mace-torch==0.3.16"
+
+setup_mace() {
+    if [[ -f "$MACE_VENV/.peers-ready" ]]; then
+        echo "setup_peers: $MACE_VENV is ready (delete $MACE_VENV/.peers-ready to reinstall)"
+        return 0
+    fi
+    test -x "$MACE_VENV/bin/python" || "$PYTHON" -m venv "$MACE_VENV"
+    echo "$TORCH" > "$MACE_VENV/constraints.txt"
+    local pip=("$MACE_VENV/bin/pip" install --disable-pip-version-check -q -c "$MACE_VENV/constraints.txt")
+    "${pip[@]}" "$TORCH" && "${pip[@]}" "$MACE" || return 1
+    "$MACE_VENV/bin/python" -c "import mace, torch_ema, ase; from mace.calculators import MACECalculator; \
+import torch; assert torch.__version__.startswith('2.13.0'), torch.__version__; \
+from importlib.metadata import version; print('setup_peers: .venv-mace: mace-torch', version('mace-torch'), \
+'e3nn', version('e3nn'), 'torch', torch.__version__)" || return 1
+    touch "$MACE_VENV/.peers-ready"
+}
+setup_mace || echo "setup_peers: mace-torch did not install into $MACE_VENV; benchmarks/forcefield.py will report MACE as not installed"
 
 if [[ -f "$VENV/.peers-ready" ]]; then
     echo "setup_peers: $VENV is ready (delete $VENV/.peers-ready to reinstall)"
