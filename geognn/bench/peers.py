@@ -4,13 +4,18 @@ A peer that is not installed is reported as absent with the command that
 installs it, never skipped silently. ``bash benchmarks/setup_peers.sh`` installs
 all of them into ``.venv-bench`` (torch pinned, SchNetPack's dependency
 conflict worked around); the per-peer commands below are for one peer at a time.
+A peer whose pins conflict with geognn's (MACE: its e3nn) lives in a virtual
+environment of its own inside the checkout (``.venv-mace``): it is installed when
+that environment's interpreter imports it, and the suite's script runs it there.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
 import importlib.util
+import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 SETUP_ALL = "bash benchmarks/setup_peers.sh   # all peers, into .venv-bench"
 
@@ -23,6 +28,7 @@ class Peer:
     distribution: str  # the pip distribution whose version is recorded
     suites: tuple[str, ...]
     install: str       # a command that installs it
+    python: str = ""   # its own interpreter, relative to the checkout root ("": the Python running geognn bench)
 
 
 PEERS: dict[str, Peer] = {p.key: p for p in (
@@ -35,11 +41,14 @@ PEERS: dict[str, Peer] = {p.key: p for p in (
     Peer("ase", "ASE", "ase", "ase", ("featurize",), "pip install 'ase>=3.22'"),
     Peer("pyg", "PyTorch Geometric", "torch_geometric", "torch-geometric", ("models", "accuracy"),
          "pip install 'torch-geometric>=2.5'"),
-    Peer("schnetpack", "SchNetPack", "schnetpack", "schnetpack", ("models",),
+    Peer("schnetpack", "SchNetPack", "schnetpack", "schnetpack", ("models", "forcefield"),
          "pip install --no-deps schnetpack==2.1.1, then its requirements but sympy (see benchmarks/setup_peers.sh)"),
     Peer("pykeen", "PyKEEN", "pykeen", "pykeen", ("kg",), "pip install 'pykeen>=1.10'"),
     Peer("qmllib", "qmllib", "qmllib", "qmllib", ("krr",), "pip install 'qmllib>=1.1'"),
     Peer("sklearn", "scikit-learn", "sklearn", "scikit-learn", ("krr",), "pip install 'scikit-learn>=1.3'"),
+    Peer("mace", "MACE", "mace", "mace-torch", ("forcefield",),
+         "bash benchmarks/setup_peers.sh   # mace-torch into .venv-mace (its e3nn pin conflicts with geognn's)",
+         python=".venv-mace/bin/python"),
 )}
 
 
@@ -66,13 +75,34 @@ def status(requested: set[str], suites: list[str]) -> dict[str, dict[str, str]]:
                  "install": peer.install}
         if key not in requested:
             entry["status"] = "not requested"
-        elif importlib.util.find_spec(peer.module) is None:
-            entry["status"] = "absent"
         else:
-            entry["status"] = "installed"
-            entry["version"] = version_of(peer.distribution)
+            version = installed_version(peer)
+            if version is None:
+                entry["status"] = "absent"
+            else:
+                entry["status"] = "installed"
+                entry["version"] = version
         out[key] = entry
     return out
+
+
+def installed_version(peer: Peer) -> str | None:
+    """The peer's version where it imports (in its own interpreter, if it has one), else None."""
+    if not peer.python:
+        return version_of(peer.distribution) if importlib.util.find_spec(peer.module) is not None else None
+    from geognn.bench.scripts import package_root
+
+    python = package_root() / Path(peer.python)
+    if not python.is_file():
+        return None
+    probe = (f"import importlib.util, importlib.metadata as m; "
+             f"print(m.version({peer.distribution!r}) if importlib.util.find_spec({peer.module!r}) else '')")
+    try:
+        proc = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    version = proc.stdout.strip()
+    return version if proc.returncode == 0 and version else None
 
 
 def version_of(distribution: str) -> str:

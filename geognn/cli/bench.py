@@ -17,7 +17,8 @@ DEFAULT_OUT = Path("runs/bench")
 _EPILOG = f"""examples:
   geognn bench --quick                                 every speed suite, small sizes (a few minutes)
   geognn bench                                         kernels, featurize, models, kg at full size
-  geognn bench --suite all                             the same plus accuracy (equal-budget training, long)
+  geognn bench --suite all                             the same plus accuracy and forcefield (training, long)
+  geognn bench --suite forcefield --quick              force fields on xTB-MD17 vs SchNetPack and MACE (2 epochs)
   geognn bench --suite kernels,models --peers pyg,torch_scatter --out runs/bench-kernels
   geognn bench --report runs/bench/results.json         results.md and charts again, from the file
   geognn bench --report benchmarks/results/*.json --docs   the generated tables of RESULTS.md and README.md
@@ -32,9 +33,10 @@ bars per suite; time against edges and molecules with fitted slopes). It prints 
 measurement while it runs; each script's output is kept in DIR/logs/. Speed is never asserted.
 
 Peers: torch, torch_scatter (kernels); dscribe, vesin, matscipy, ase (featurize); pyg, schnetpack
-(models, accuracy: pyg); pykeen (kg). A peer that is not installed is reported as absent with the
-command that installs it; `bash benchmarks/setup_peers.sh` (or `make bench`) installs them all into
-.venv-bench, and `make bench` then runs this command there.
+(models, accuracy: pyg); pykeen (kg); qmllib, sklearn (krr); schnetpack, mace (forcefield). A peer
+that is not installed is reported as absent with the command that installs it;
+`bash benchmarks/setup_peers.sh` (or `make bench`) installs them all into .venv-bench (MACE into
+.venv-mace: its e3nn pin conflicts with geognn's), and `make bench` then runs this command there.
 
 `geognn bench SCRIPT -- OPTIONS` still runs one script of benchmarks/ with its own options, printing
 its JSON lines (no results file). The scripts live in benchmarks/ of the source tree: they are looked
@@ -47,23 +49,25 @@ def add_parser(subparsers) -> None:
     from geognn.bench.suites import DEFAULT_SUITES, SUITES
 
     p = subparsers.add_parser(
-        "bench", help="measure geognn beside its peers (kernels, featurize, models, kg, krr, accuracy): one results file",
+        "bench", help="measure geognn beside its peers (kernels, featurize, models, kg, krr, accuracy, forcefield): "
+                      "one results file",
         description="Run benchmark suites with geognn and its peers side by side; write results.json, results.md "
                     "and PNG charts. Or regenerate the report from a results file (--report).",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--suite", metavar="LIST",
                    help=f"comma-separated suites among {', '.join(SUITES)}, or all (default: "
-                        f"{','.join(DEFAULT_SUITES)}; accuracy trains for about half an hour)")
+                        f"{','.join(DEFAULT_SUITES)}; accuracy trains for about half an hour, forcefield for "
+                        "hours in full)")
     p.add_argument("--quick", action="store_true",
                    help="small sizes and few repeats: every speed suite in a few minutes on 2 cores; never "
-                        "runs accuracy (default: off, full sizes)")
+                        "runs accuracy; forcefield trains 2 epochs (default: off, full sizes)")
     p.add_argument("--device", choices=["cpu", "cuda"], default="cpu",
                    help="where geognn runs: cuda needs a GPU and a CUDA build of geognn; suites without a GPU "
                         "path are reported as not run (default: cpu)")
     p.add_argument("--peers", metavar="LIST", default="all",
                    help="comma-separated peers to compare with (torch, torch_scatter, dscribe, vesin, matscipy, ase, "
-                        "pyg, schnetpack, pykeen, qmllib, sklearn), all, or none (default: all)")
+                        "pyg, schnetpack, pykeen, qmllib, sklearn, mace), all, or none (default: all)")
     p.add_argument("--threads", type=int, default=2, help="torch intra-op threads in every script (default: 2)")
     p.add_argument("--out", type=Path, metavar="DIR",
                    help=f"folder for results.json, results.md, the charts and logs (default: {DEFAULT_OUT}; with "
@@ -106,7 +110,7 @@ def _list(args) -> int:
 
     print("suites (geognn bench --suite LIST):")
     for name, suite in SUITES.items():
-        default = "" if name in DEFAULT_SUITES else "   [only when asked for: --suite accuracy or all]"
+        default = "" if name in DEFAULT_SUITES else f"   [only when asked for: --suite {name} or all]"
         print(f"  {name:10s} {suite.DESCRIPTION}{default}")
         print(f"  {'':10s} peers: {', '.join(PEERS[p].label for p in suite.PEERS)}")
     directory = find_benchmarks(args.benchmarks_dir)

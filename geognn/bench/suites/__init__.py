@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from geognn.bench.suites import accuracy, featurize, kernels, kg, krr, models
+from geognn.bench.suites import accuracy, featurize, forcefield, kernels, kg, krr, models
 from geognn.bench.suites.base import Invocation, Options, Parsed, Unsupported
 
-SUITES: dict[str, ModuleType] = {m.NAME: m for m in (kernels, featurize, models, kg, krr, accuracy)}
-DEFAULT_SUITES = ("kernels", "featurize", "models", "kg", "krr")  # accuracy is long: asked for by name or "all"
+SUITES: dict[str, ModuleType] = {m.NAME: m for m in (kernels, featurize, models, kg, krr, accuracy, forcefield)}
+# accuracy and forcefield are long: asked for by name or "all"
+DEFAULT_SUITES = ("kernels", "featurize", "models", "kg", "krr")
 
 __all__ = ["DEFAULT_SUITES", "Invocation", "Options", "Parsed", "SUITES", "Unsupported", "parse_suites"]
 
