@@ -32,7 +32,9 @@ class GeognnCalculator(Calculator):
             the exact radius graph on every call.
 
     Per call, only the positions change hands: atomic numbers (checked once), the graph
-    and its ``Data`` are kept while the atoms' numbers, cell and pbc stay the same.
+    and its ``Data`` are kept while the atoms' numbers, cell and pbc stay the same, and so
+    is what the model prepares from the graph alone (:meth:`MoleculeModel.prepare_graph`:
+    SchNet's validated indices, pairs and CSR layouts), rebuilt with the neighbour list.
     """
 
     implemented_properties = ["energy", "free_energy", "forces"]
@@ -66,6 +68,7 @@ class GeognnCalculator(Calculator):
         self._graph_key = None
         self._graph_pos: np.ndarray | None = None
         self._data: Data | None = None
+        self._prepared = None  # the model's prepare_graph(self._data), or None
 
     def _needs_graph(self, atoms) -> bool:
         key = (atoms.numbers.tobytes(), np.asarray(atoms.cell).tobytes(), atoms.pbc.tobytes())
@@ -101,9 +104,12 @@ class GeognnCalculator(Calculator):
         pos = torch.as_tensor(atoms.positions, dtype=self.dtype, device=self.device)
         if self._needs_graph(atoms):
             self._data = self._build_graph(atoms, pos)
+            prepare = getattr(self.model, "prepare_graph", None)
+            self._prepared = prepare(self._data) if prepare is not None else None
         data = self._data
         data.pos = pos
-        out = self.model(data, forces=True)
+        out = self.model(data, forces=True) if self._prepared is None else \
+            self.model(data, forces=True, graph=self._prepared)
         energy = float(out["y"].detach().reshape(-1)[0])
         self.results["energy"] = energy
         self.results["free_energy"] = energy

@@ -101,18 +101,33 @@ class MoleculeModel(nn.Module):
         raise NotImplementedError
 
     def predict_outputs(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor, edge_index: torch.Tensor,
-                        edge_shift: torch.Tensor | None, num_graphs: int) -> dict[str, torch.Tensor]:
-        """``{"y": predict(...)}``; a model with outputs beyond ``"y"`` (a dipole vector) adds them here."""
-        return {"y": self.predict(z, pos, batch, edge_index, edge_shift, num_graphs)}
+                        edge_shift: torch.Tensor | None, num_graphs: int, **graph) -> dict[str, torch.Tensor]:
+        """``{"y": predict(...)}``; a model with outputs beyond ``"y"`` (a dipole vector) adds them here.
+        ``graph``: ``step_graph=`` from :meth:`prepare_graph`, for models that have one."""
+        return {"y": self.predict(z, pos, batch, edge_index, edge_shift, num_graphs, **graph)}
 
-    def forward(self, data, forces: bool = False) -> dict[str, torch.Tensor]:
+    def prepare_graph(self, data) -> object | None:
+        """The part of a step that depends on the graph only, built once for reuse; None if the model has none.
+
+        ``data`` holds ``z`` (N,), ``edge_index`` (2, E) and optionally ``batch``
+        (N,) and ``edge_shift`` (E, 3) Å. The result (SchNet: the validated
+        indices, the pairs and their CSR layouts) is passed as
+        ``forward(data, graph=...)`` for as long as those tensors stay the same:
+        an MD calculator between neighbour-list builds, where only the positions
+        change, then skips the per-call index checks and sorts. It is the
+        caller's promise that they did not change; nothing re-checks them.
+        """
+        return None
+
+    def forward(self, data, forces: bool = False, graph: object | None = None) -> dict[str, torch.Tensor]:
         """``{"y": (B, T)}`` and, with ``forces=True`` (single target), ``"forces"`` (N, 3) = -dy/dpos.
 
         ``data``: a PyG ``Data``/``Batch`` with ``z`` (N,) int64, ``pos`` (N, 3)
         in Å, optionally ``batch`` (N,), ``edge_index`` (2, E) (row 0 source,
         row 1 target) and ``edge_shift`` (E, 3) Å for periodic images; without
         ``edge_index`` the radius graph is built here (with ``cell``/``pbc``
-        when the input has them).
+        when the input has them). ``graph``: what :meth:`prepare_graph` returned
+        for the same ``z``, ``edge_index``, ``batch`` and ``edge_shift``.
         """
         z, pos = data.z, data.pos
         self._check_input(z, pos)
@@ -125,19 +140,22 @@ class MoleculeModel(nn.Module):
         edge_index = getattr(data, "edge_index", None)
         edge_shift = getattr(data, "edge_shift", None)
         if edge_index is None:
+            if graph is not None:
+                raise ValueError("graph= needs the edge_index it was prepared from in data")
             edge_index, edge_shift = self._radius_graph(data, pos, batch)
+        extra = {} if graph is None else {"step_graph": graph}
         if forces:
             if self.num_targets != 1:
                 raise ValueError(f"forces=True needs a single energy target, this model predicts {self.num_targets}")
             with torch.enable_grad():
                 if not pos.requires_grad:
                     pos = pos.detach().requires_grad_(True)
-                out = self.predict_outputs(z, pos, batch, edge_index, edge_shift, num_graphs)
+                out = self.predict_outputs(z, pos, batch, edge_index, edge_shift, num_graphs, **extra)
                 # create_graph in training so that a force loss can be differentiated
                 # with respect to the weights; at inference the graph is freed.
                 (grad,) = torch.autograd.grad(out["y"].sum(), pos, create_graph=self.training)
             return {**out, "forces": -grad}
-        return self.predict_outputs(z, pos, batch, edge_index, edge_shift, num_graphs)
+        return self.predict_outputs(z, pos, batch, edge_index, edge_shift, num_graphs, **extra)
 
     def _check_input(self, z: torch.Tensor, pos: torch.Tensor) -> None:
         if z.dtype not in (torch.int64, torch.int32) or z.dim() != 1:

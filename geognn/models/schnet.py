@@ -26,7 +26,7 @@ from geognn.nn import (
     ShiftedSoftplus,
     cfconv_filters,
 )
-from geognn.nn.pairs import interaction_graph
+from geognn.nn.pairs import StepGraph, interaction_graph
 from geognn.ops import CSRGraph
 
 
@@ -143,9 +143,31 @@ class SchNet(MoleculeModel):
             nn.init.zeros_(lin.bias)
 
     # --- forward ------------------------------------------------------------------
+    def prepare_graph(self, data) -> StepGraph:
+        """The validated indices, pairs and CSR layouts of ``data``'s graph, for ``forward(data, graph=...)``.
+
+        ``data``: ``z`` (N,), ``edge_index`` (2, E), optionally ``batch`` (N,) and
+        ``edge_shift`` (E, 3) Å (periodic images: edge by edge). Validates
+        everything with one host read now, so that calls reusing it read nothing
+        (see :meth:`geognn.models.base.MoleculeModel.prepare_graph`).
+        """
+        edge_index = getattr(data, "edge_index", None)
+        if edge_index is None:
+            raise ValueError("prepare_graph needs data.edge_index (build it with geognn.featurize.radius_graph)")
+        z = data.z
+        batch = getattr(data, "batch", None)
+        if batch is None:
+            batch, num_graphs = torch.zeros_like(z), 1
+        else:
+            num_graphs = getattr(data, "num_graphs", None)
+            num_graphs = int(num_graphs) if num_graphs is not None else (int(batch.max()) + 1 if batch.numel() else 1)
+        return interaction_graph(edge_index, z.shape[0], batch=batch, num_graphs=num_graphs,
+                                 share_pairs=getattr(data, "edge_shift", None) is None, z=z, z_range=(1, self.max_z))
+
     def predict(self, z: torch.Tensor, pos: torch.Tensor, batch: torch.Tensor, edge_index: torch.Tensor | None,
                 edge_shift: torch.Tensor | None, num_graphs: int,
-                pair_index: torch.Tensor | None = None, share_pairs: bool = True) -> torch.Tensor:
+                pair_index: torch.Tensor | None = None, share_pairs: bool = True,
+                step_graph: StepGraph | None = None) -> torch.Tensor:
         """Tensor-only forward pass (the part ``torch.compile`` sees).
 
         Shapes: z (N,) int64; pos (N, 3) Å; batch (N,) int64; edge_index (2, E);
@@ -159,7 +181,8 @@ class SchNet(MoleculeModel):
         symmetric (a radius graph is); under ``torch.compile`` the graph must then
         be symmetric (checked at run time). ``share_pairs=False`` forces the
         edge-by-edge computation (the reference the tests compare with, and the
-        way to compile a directed graph).
+        way to compile a directed graph). ``step_graph`` (:meth:`prepare_graph`)
+        replaces all of that with a graph validated and built earlier: no read.
 
         Host synchronisations on CUDA: one per call, the read in
         :func:`geognn.nn.pairs.interaction_graph` that validates every index
@@ -171,10 +194,12 @@ class SchNet(MoleculeModel):
             raise ValueError("pair_index is for graphs without periodic shifts; pass edge_index with edge_shift")
         graph: CSRGraph | PairGraph
         # From here on, the validated copies of the indices: the ops of every layer trust them.
-        graph, index, batch, z = interaction_graph(edge_index, z.shape[0], batch=batch, num_graphs=num_graphs,
-                                                   pair_index=pair_index if share_pairs else None,
-                                                   share_pairs=share_pairs and edge_shift is None,
-                                                   z=z, z_range=(1, self.max_z))
+        if step_graph is None:
+            step_graph = interaction_graph(edge_index, z.shape[0], batch=batch, num_graphs=num_graphs,
+                                           pair_index=pair_index if share_pairs else None,
+                                           share_pairs=share_pairs and edge_shift is None,
+                                           z=z, z_range=(1, self.max_z))
+        graph, index, batch, z = step_graph
         src, dst = index[0], index[1]
         edge_vec = pos[dst] - pos[src]
         if edge_shift is not None:

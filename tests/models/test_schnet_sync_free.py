@@ -142,3 +142,41 @@ def test_compiled_step_checks_indices_and_symmetry_at_run_time(qm9_molecules):
         torch.compile(model.predict, backend="aot_eager", fullgraph=True)(
             b.z, b.pos, b.batch, directed, None, b.num_graphs, share_pairs=False),
         model.predict(b.z, b.pos, b.batch, directed, None, b.num_graphs, share_pairs=False))
+
+
+@pytest.mark.parametrize("directed", [False, True])
+def test_a_prepared_graph_gives_the_same_energies_and_forces_and_reads_nothing(qm9_molecules, directed):
+    """An MD calculator prepares the graph once per neighbour list (prepare_graph) and reuses it while only the
+    positions change: the same results as a plain call, with no validation read per call."""
+    torch.manual_seed(0)
+    model = SchNet(16, 16, 2, 12, cutoff=3.0).double().eval()
+    b = batch_of(qm9_molecules[:3])
+    b.pos = b.pos.double()
+    if directed:  # edge by edge (a directed list has no pairs to share)
+        b.edge_index = b.edge_index[:, b.edge_index[0] < b.edge_index[1]]
+    with HostReads() as mode:
+        prepared = model.prepare_graph(b)
+    assert mode.reads == ["geognn validation"]
+    for move in range(3):
+        b.pos = b.pos + 0.01 * torch.randn_like(b.pos)
+        plain = model(b, forces=True)
+        with HostReads() as mode:
+            reused = model(b, forces=True, graph=prepared)
+        assert mode.reads == []
+        torch.testing.assert_close(reused["y"], plain["y"], rtol=0, atol=0)
+        torch.testing.assert_close(reused["forces"], plain["forces"], rtol=0, atol=0)
+
+
+def test_prepare_graph_checks_atomic_numbers_and_needs_edges(qm9_molecules):
+    model = SchNet(16, 16, 1, 12, cutoff=3.0, max_z=10)
+    b = batch_of(qm9_molecules[:2])
+    bad = b.clone()
+    bad.z = b.z.clone()
+    bad.z[3] = 11
+    with pytest.raises(ValueError, match="11"):
+        model.prepare_graph(bad)
+    del bad.edge_index
+    with pytest.raises(ValueError, match="edge_index"):
+        model.prepare_graph(bad)
+    with pytest.raises(ValueError, match="graph= needs the edge_index"):
+        model(bad, graph=model.prepare_graph(b))
