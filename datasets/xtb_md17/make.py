@@ -214,7 +214,11 @@ def generate(molecule: Molecule, settings: Settings = Settings(), n_frames: int 
         dynamics.run(settings.spacing_steps)
         frames["positions"].append(atoms.get_positions())
         frames["energy"].append(atoms.get_potential_energy())
-        frames["forces"].append(atoms.get_forces())
+        # The potential's forces, -dE/dx: get_forces() would return FixCom's constrained forces,
+        # f_i - m_i (sum_j m_j f_j) / sum_j m_j^2, which no energy model can fit (they are not a
+        # gradient) and which differ from -dE/dx by up to 1 eV/Å here. The dynamics is the same
+        # either way: the constraint's term is a uniform acceleration that FixCom removes again.
+        frames["forces"].append(atoms.get_forces(apply_constraint=False))
         frames["velocities"].append(atoms.get_velocities() * units.fs)  # Å/fs
         frames["time_fs"].append(settings.equilibration_fs + (i + 1) * settings.spacing_fs)
         if progress and ((i + 1) % 50 == 0 or i + 1 == n_frames):
@@ -304,6 +308,7 @@ def write(molecule: Molecule, settings: Settings, result: dict, out_dir: Path = 
         "relaxed_energy_eV": float(result["relaxed_energy"]),
         "energy_mean_eV": float(result["energy"].mean()),
         "energy_std_eV": float(result["energy"].std()),
+        "forces": "unconstrained",
         "force_rms_eV_per_A": float(np.sqrt((result["forces"] ** 2).mean())),
         "autocorrelation": {
             "what": "normalised ACF of the potential energy over every production step",
@@ -345,6 +350,43 @@ def _plot_acf(acf: np.ndarray, dt: float, settings: Settings, path: Path, name: 
     plt.close(fig)
 
 
+def repair_constrained_forces(name: str, out_dir: Path = HERE) -> float:
+    """Rewrites ``<name>.pt`` made before forces were stored unconstrained; returns the largest change (eV/Å).
+
+    Those files hold FixCom's constrained forces g_i = f_i - m_i λ with λ = Σ m_j f_j / Σ m_j²
+    (ASE's FixCom.adjust_forces). For an isolated molecule Σ f_j = 0, so Σ g_j = -M λ and
+    f_i = g_i - m_i Σ_j g_j / M: the potential's forces are recovered exactly (to float32
+    rounding), without recomputing a frame. The card records the repair; a file already
+    unconstrained is left alone (returns 0).
+    """
+    import torch
+    from ase.data import atomic_masses
+
+    sys.path.insert(0, str(HERE.parents[1]))
+    from geognn.data.atomic_io import atomic_write_bytes, atomic_write_text
+
+    path, card_path = out_dir / f"{name}.pt", out_dir / f"{name}.json"
+    card = json.loads(card_path.read_text())
+    if card.get("forces") == "unconstrained":
+        return 0.0
+    payload = torch.load(path, map_location="cpu", weights_only=True)
+    masses = torch.as_tensor(atomic_masses[payload["z"].numpy()], dtype=torch.float64)
+    g = payload["forces"].double()
+    f = g - masses[None, :, None] * g.sum(1, keepdim=True) / masses.sum()
+    change = float((f - g).abs().max())
+    payload["forces"] = f.float()
+    buffer = __import__("io").BytesIO()
+    torch.save(payload, buffer)
+    atomic_write_bytes(path, buffer.getvalue())
+    card["forces"] = "unconstrained"
+    card["forces_repair"] = (f"generated with FixCom's constrained forces stored; repaired by "
+                             f"make.py --repair-forces (f = g - m sum(g) / M, exact for a molecule), "
+                             f"largest change {change:.3f} eV/Å")
+    card["force_rms_eV_per_A"] = float(f.square().mean().sqrt())
+    atomic_write_text(card_path, json.dumps(card, indent=1) + "\n")
+    return change
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("molecules", nargs="*", default=list(MOLECULES),
@@ -352,7 +394,13 @@ def main(argv=None) -> int:
     parser.add_argument("--n-frames", type=int, default=Settings().n_frames,
                         help="frames to keep per molecule (default %(default)s)")
     parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: beside this script)")
+    parser.add_argument("--repair-forces", action="store_true",
+                        help="rewrite files generated before the forces were stored unconstrained (no MD)")
     args = parser.parse_args(argv)
+    if args.repair_forces:
+        for name in args.molecules:
+            print(f"{name}: forces repaired, largest change {repair_constrained_forces(name, args.out):.3f} eV/Å")
+        return 0
     settings = Settings(n_frames=args.n_frames)
     for name in args.molecules:
         if name not in MOLECULES:
