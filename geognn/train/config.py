@@ -28,13 +28,15 @@ LINK_PREDICTION_DEFAULTS: dict[str, Any] = dict(
 # The force-field recipe (energies and forces of MD frames, e.g. xTB-MD17), what differs from the molecule
 # defaults: SchNetPack's MD17 recipe (loss weights 0.01 energy / 0.99 forces on mean squared errors, so
 # forces count 99 times as much per (eV/Å)^2 as energies per eV^2; batches of 10; lr 1e-3 halved on
-# validation plateaus; EMA of the weights) with a short warm-up and patience scaled to budgets of a few
-# hundred epochs. Per-atom energies are scaled by the RMS of the training forces (ForceFieldRegression.prepare).
+# validation plateaus; EMA of the weights; no warm-up and no gradient clipping) with patience scaled to
+# budgets of a few hundred epochs. On xTB-MD17 ethanol (SchNet 64/3, seed 0, 30 epochs) dropping the
+# molecule defaults' warm-up (200 steps) and clipping (norm 10) took the validation force MAE from 49.5 to
+# 46.4 meV/Å. Per-atom energies are scaled by the RMS of the training forces (ForceFieldRegression.prepare).
 # Adam rather than AdamW: without weight decay they are the same update, and Adam runs torch's fused kernel,
 # which matters at batches of 10 (the optimiser step of a 60k-weight SchNet: 7.8 ms -> 1.4 ms on this CPU).
 FORCE_FIELD_DEFAULTS: dict[str, Any] = dict(
     epochs=300, batch_size=10, lr=1e-3, optimizer="adam", weight_decay=0.0, energy_weight=0.01, force_weight=0.99,
-    warmup_steps=200,
+    warmup_steps=0, grad_clip=0.0,
     plateau_patience=15, plateau_factor=0.5, early_stopping_patience=60, ema_decay=0.995, min_lr=1e-5,
 )
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {"molecule_regression": {}, "link_prediction": LINK_PREDICTION_DEFAULTS,
