@@ -9,10 +9,10 @@ verified on every load.
 
     >>> from geognn import zoo
     >>> zoo.list()
-    ['conve-umls', 'cormorant-qm9-small', 'krr-qm9-u0', 'schnet-qm9-small']
+    ['conve-umls', 'cormorant-qm9-small', 'krr-qm9-u0', 'schnet-qm9-small', 'schnet-xtb-ethanol']
     >>> zoo.families()                              # every model family, with its shipped models
-    {'schnet': ['schnet-qm9-small'], 'cormorant': ['cormorant-qm9-small'], 'conve': ['conve-umls'],
-     'krr': ['krr-qm9-u0']}
+    {'schnet': ['schnet-qm9-small', 'schnet-xtb-ethanol'], 'cormorant': ['cormorant-qm9-small'],
+     'conve': ['conve-umls'], 'krr': ['krr-qm9-u0']}
     >>> model = zoo.load("schnet-qm9-small")        # a SchNet in eval mode, on the CPU
     >>> zoo.card("schnet-qm9-small")["metrics"]     # test MAE / RMSE per target, in the card's units
     >>> zoo.load("conve-umls").score(heads, relations)   # ConvE logits (B, 135 UMLS entities)
@@ -24,7 +24,8 @@ than ``schnet-qm9-small`` on both of its targets, as its card says. A finished
 
 The command line takes ``zoo:NAME`` wherever it takes a checkpoint:
 ``geognn predict --checkpoint zoo:schnet-qm9-small --input molecules.smi``,
-``geognn predict --checkpoint zoo:conve-umls --query "virus,causes"``.
+``geognn predict --checkpoint zoo:conve-umls --query "virus,causes"``; the force field
+``schnet-xtb-ethanol`` drives MD as ``GeognnCalculator("zoo:schnet-xtb-ethanol")``.
 """
 
 from __future__ import annotations

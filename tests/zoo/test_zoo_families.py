@@ -9,9 +9,10 @@ from geognn.cli.main import main as cli_main
 
 
 def test_list_names_every_shipped_model_and_families_cover_every_model_family():
-    assert zoo.list() == ["conve-umls", "cormorant-qm9-small", "krr-qm9-u0", "schnet-qm9-small"] == zoo.available()
+    assert zoo.list() == ["conve-umls", "cormorant-qm9-small", "krr-qm9-u0", "schnet-qm9-small",
+                          "schnet-xtb-ethanol"] == zoo.available()
     families = zoo.families()
-    assert families == {"schnet": ["schnet-qm9-small"], "cormorant": ["cormorant-qm9-small"],
+    assert families == {"schnet": ["schnet-qm9-small", "schnet-xtb-ethanol"], "cormorant": ["cormorant-qm9-small"],
                         "conve": ["conve-umls"], "krr": ["krr-qm9-u0"]}
     assert set(families) == set(zoo.FAMILIES)
 
