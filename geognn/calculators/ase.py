@@ -70,6 +70,25 @@ class GeognnCalculator(Calculator):
         self._data: Data | None = None
         self._prepared = None  # the model's prepare_graph(self._data), or None
 
+    def check_state(self, atoms, tol: float = 1e-15) -> list[str]:
+        """What changed since the last calculation, of what a geognn energy depends on.
+
+        Positions, atomic numbers, cell and pbc, compared exactly (a change below ``tol``
+        recomputes too, which is harmless). ASE's default compares every per-atom array
+        with ``numpy.isclose`` (twelve calls per MD step: ~0.4 ms of a 2.9 ms step of
+        ethanol); charges and magnetic moments do not enter the model.
+        """
+        old = self.atoms
+        if old is None or len(old) != len(atoms):
+            return list(all_changes)
+        changes = []
+        for name, before, now in (("positions", old.positions, atoms.positions),
+                                  ("numbers", old.numbers, atoms.numbers),
+                                  ("cell", old.cell.array, atoms.cell.array), ("pbc", old.pbc, atoms.pbc)):
+            if not np.array_equal(before, now):
+                changes.append(name)
+        return changes
+
     def _needs_graph(self, atoms) -> bool:
         key = (atoms.numbers.tobytes(), np.asarray(atoms.cell).tobytes(), atoms.pbc.tobytes())
         if self._data is None or key != self._graph_key or self.skin == 0 or atoms.pbc.any():

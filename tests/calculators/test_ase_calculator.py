@@ -93,3 +93,25 @@ def test_calculator_refuses_a_model_that_is_not_an_energy_model():
 
     with pytest.raises(ValueError, match="energy model of atoms.*ConvE is not one"):
         GeognnCalculator(ConvE(10, 3, embedding_dim=8))
+
+
+def test_results_are_reused_until_positions_numbers_or_the_cell_change(monkeypatch):
+    calc = GeognnCalculator(tiny_model())
+    calls = []
+    forward = calc.model.forward
+    monkeypatch.setattr(calc.model, "forward", lambda *a, **k: calls.append(1) or forward(*a, **k))
+    atoms = water_dimer()
+    atoms.calc = calc
+    energy = atoms.get_potential_energy()
+    atoms.get_forces()
+    assert len(calls) == 1  # both from one call
+    atoms.set_initial_charges(np.ones(len(atoms)))  # not an input of the model
+    assert atoms.get_potential_energy() == energy and len(calls) == 1
+    atoms.positions[2, 1] += 1e-9
+    assert atoms.get_potential_energy() != energy and len(calls) == 2
+    atoms.numbers[5] = 8
+    atoms.get_potential_energy()
+    atoms.cell = [20.0, 20.0, 20.0]
+    atoms.get_potential_energy()
+    assert len(calls) == 4
+    assert calc.check_state(atoms) == [] and "positions" in calc.check_state(water_dimer())
