@@ -34,7 +34,7 @@ per size, and learning_curve.png is test MAE against N (log-log, with the fitted
 
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser(
-        "train", help="train a model on QM9 or a file of molecules",
+        "train", help="train a model on QM9, xTB-MD17 force-field frames, a knowledge graph or a file of molecules",
         description="Train a geognn model. Energies are in eV, positions in Å, forces in eV/Å.",
         epilog=_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
     )
