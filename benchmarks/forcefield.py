@@ -282,23 +282,29 @@ def schnetpack_calculator(args):
 
 
 # --- MD speed ----------------------------------------------------------------------------------
-def md_speed(args, calculator):
+def timed_nve(atoms, calculator, steps):
+    """NVE velocity Verlet at 0.5 fs from ``atoms`` with ``calculator``: 20 warm-up steps, then ``steps`` timed.
+    Every library's MD speed is measured by this one function (the MACE worker imports it)."""
     import numpy as np
-    import torch
     from ase import units
     from ase.md.verlet import VelocityVerlet
 
-    torch.set_num_threads(args.threads)
-    data, _ = frames(args, "test")
-    atoms = data.to_ase(int(data.splits["test"][0]))
     atoms.calc = calculator
     dyn = VelocityVerlet(atoms, 0.5 * units.fs)
     dyn.run(20)  # warm-up: first calls build caches
     t0 = time.perf_counter()
-    dyn.run(args.md_steps)
+    dyn.run(steps)
     wall = time.perf_counter() - t0
-    return {"steps_per_s": args.md_steps / wall, "ms_per_step": 1000 * wall / args.md_steps,
-            "md_steps": args.md_steps, "finite": bool(np.isfinite(atoms.get_potential_energy()))}
+    return {"steps_per_s": steps / wall, "ms_per_step": 1000 * wall / steps,
+            "md_steps": steps, "finite": bool(np.isfinite(atoms.get_potential_energy()))}
+
+
+def md_speed(args, calculator):
+    import torch
+
+    torch.set_num_threads(args.threads)
+    data, _ = frames(args, "test")
+    return timed_nve(data.to_ase(int(data.splits["test"][0])), calculator, args.md_steps)
 
 
 def worker(args):

@@ -40,7 +40,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from forcefield import INSTALL, REPO, batch_order, emit  # noqa: E402  (standard library only at import)
+from forcefield import INSTALL, REPO, batch_order, emit, timed_nve  # noqa: E402  (standard library only at import)
 
 FORMAT = "geognn.xtb_md17/1"
 RECIPE = dict(r_max=5.0, num_bessel=8, num_polynomial_cutoff=5, max_ell=3, num_interactions=2, mlp_irreps="16x0e",
@@ -233,10 +233,8 @@ def mace_version() -> str:
 
 # --- MD speed ----------------------------------------------------------------------------------
 def md_speed(args):
-    import numpy as np
     import torch
     from ase import Atoms, units
-    from ase.md.verlet import VelocityVerlet
     from mace.calculators import MACECalculator
 
     torch.set_num_threads(args.threads)
@@ -248,14 +246,7 @@ def md_speed(args):
     first = int(payload["splits"]["test"][0])
     atoms = Atoms(numbers=payload["z"].numpy(), positions=payload["positions"][first].double().numpy())
     atoms.set_velocities(payload["velocities"][first].double().numpy() / units.fs)  # Å/fs -> ASE units
-    atoms.calc = calculator
-    dyn = VelocityVerlet(atoms, 0.5 * units.fs)
-    dyn.run(20)  # warm-up: first calls build caches
-    t0 = time.perf_counter()
-    dyn.run(args.md_steps)
-    wall = time.perf_counter() - t0
-    return {"steps_per_s": args.md_steps / wall, "ms_per_step": 1000 * wall / args.md_steps,
-            "md_steps": args.md_steps, "finite": bool(np.isfinite(atoms.get_potential_energy())), "dtype": "float64",
+    return {**timed_nve(atoms, calculator, args.md_steps), "dtype": "float64",
             "params": sum(p.numel() for p in model.parameters())}
 
 
