@@ -131,12 +131,7 @@ class MoleculeModel(nn.Module):
         """
         z, pos = data.z, data.pos
         self._check_input(z, pos)
-        batch = getattr(data, "batch", None)
-        if batch is None:  # one molecule: nothing to read from the device
-            batch, num_graphs = torch.zeros_like(z), 1
-        else:  # a PyG Batch knows its size; a bare batch vector costs a host read
-            num_graphs = getattr(data, "num_graphs", None)
-            num_graphs = int(num_graphs) if num_graphs is not None else (int(batch.max()) + 1 if batch.numel() else 1)
+        batch, num_graphs = self._batch_of(data)
         edge_index = getattr(data, "edge_index", None)
         edge_shift = getattr(data, "edge_shift", None)
         if edge_index is None:
@@ -156,6 +151,16 @@ class MoleculeModel(nn.Module):
                 (grad,) = torch.autograd.grad(out["y"].sum(), pos, create_graph=self.training)
             return {**out, "forces": -grad}
         return self.predict_outputs(z, pos, batch, edge_index, edge_shift, num_graphs, **extra)
+
+    @staticmethod
+    def _batch_of(data) -> tuple[torch.Tensor, int]:
+        """``data``'s (N,) molecule index of each atom and the number of molecules B."""
+        batch = getattr(data, "batch", None)
+        if batch is None:  # one molecule: nothing to read from the device
+            return torch.zeros_like(data.z), 1
+        # A PyG Batch knows its size; a bare batch vector costs a host read.
+        num_graphs = getattr(data, "num_graphs", None)
+        return batch, int(num_graphs) if num_graphs is not None else (int(batch.max()) + 1 if batch.numel() else 1)
 
     def _check_input(self, z: torch.Tensor, pos: torch.Tensor) -> None:
         if z.dtype not in (torch.int64, torch.int32) or z.dim() != 1:

@@ -155,12 +155,7 @@ class SchNet(MoleculeModel):
         if edge_index is None:
             raise ValueError("prepare_graph needs data.edge_index (build it with geognn.featurize.radius_graph)")
         z = data.z
-        batch = getattr(data, "batch", None)
-        if batch is None:
-            batch, num_graphs = torch.zeros_like(z), 1
-        else:
-            num_graphs = getattr(data, "num_graphs", None)
-            num_graphs = int(num_graphs) if num_graphs is not None else (int(batch.max()) + 1 if batch.numel() else 1)
+        batch, num_graphs = self._batch_of(data)
         return interaction_graph(edge_index, z.shape[0], batch=batch, num_graphs=num_graphs,
                                  share_pairs=getattr(data, "edge_shift", None) is None, z=z, z_range=(1, self.max_z))
 
